@@ -1,6 +1,32 @@
 //! `mysql_lb`: a driver-side load balancer for MySQL and MariaDB on top of `mysql_async`.
+//!
+//! One connection string lists several servers; one handle talks to them and keeps working
+//! when some fail. A failed host is put on a process-wide blacklist for a bounded time and the
+//! handle moves to another host at once — it never sleeps waiting for a host, which is what
+//! makes Connector/J's `autoReconnect` swing from milliseconds to seconds when one replica dies.
+//!
+//! Where things are:
+//! - [`opts`]: the URL parser and the options table ([`LbOpts`]).
+//! - [`strategy`]: how a host is picked ([`BalanceStrategy`]).
+//! - [`blacklist`]: the process-wide, time-bounded blacklist ([`Blacklist`]).
+//! - [`checker`]: which errors mean "this host is bad" ([`ExceptionChecker`]).
+//! - [`stats`]: per-host response times and load, shared process-wide.
+//! - [`sandbox`]: real `mariadbd` servers and a fault proxy, for tests and the demo.
 
 #![warn(missing_docs)]
 
+pub mod blacklist;
+pub mod checker;
+mod error;
+pub mod opts;
+pub mod stats;
+pub mod strategy;
+
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+
+pub use blacklist::{Blacklist, BlacklistEntry};
+pub use checker::{ExceptionChecker, StandardChecker};
+pub use error::{Error, HostFailures, Result, UrlError, UrlErrorKind};
+pub use opts::{HostAddr, HostSpec, LbOpts, LbOptsBuilder, Mode, Role, StrategyKind};
+pub use strategy::{BalanceStrategy, Candidate};

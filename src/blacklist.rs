@@ -1,0 +1,225 @@
+//! The process-wide blacklist of failed hosts.
+//!
+//! One map for the whole process, `host:port -> entry`, as Connector/J's global blacklist and
+//! MariaDB Connector/J's deny list: a host that failed for one handle is skipped by every
+//! other handle at once, instead of each of them paying for the same dead host. Keys carry the
+//! port (several servers on one IP are different hosts).
+//!
+//! An entry expires after the blacklist timeout. Expiry does not let every caller rush the
+//! host at once: the first caller to see an expired entry is admitted as the single *probe*
+//! (the half-open state of a circuit breaker) and the others keep skipping the host until that
+//! probe ends: a success removes the entry, a failure renews it. A probe that never reports
+//! (its task was cancelled) stops blocking others after the probe window.
+//!
+//! No caller ever waits here: every method returns at once.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::time::Instant;
+
+use crate::opts::HostAddr;
+use crate::stats::HostStats;
+
+/// A set of blacklisted hosts with expiry times. [`Blacklist::global`] is the one every handle
+/// uses unless told otherwise.
+#[derive(Debug, Default)]
+pub struct Blacklist {
+    entries: DashMap<HostAddr, Entry>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    until: Instant,
+    probe_until: Option<Instant>,
+    reason: String,
+}
+
+/// One blacklisted host, as reported by [`Blacklist::snapshot`].
+#[derive(Debug, Clone)]
+pub struct BlacklistEntry {
+    /// The host.
+    pub addr: HostAddr,
+    /// When the entry expires.
+    pub until: Instant,
+    /// Time left until then.
+    pub remaining: Duration,
+    /// Why the host was blacklisted.
+    pub reason: String,
+}
+
+/// Whether a caller may try a host now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Not blacklisted.
+    Open,
+    /// Blacklisted until the given time (or being probed by another caller).
+    Blocked(Instant),
+    /// Its entry expired and this caller is the one to try it.
+    Probe,
+}
+
+static GLOBAL: LazyLock<Arc<Blacklist>> = LazyLock::new(|| Arc::new(Blacklist::default()));
+
+impl Blacklist {
+    /// The process-wide blacklist.
+    pub fn global() -> Arc<Blacklist> {
+        GLOBAL.clone()
+    }
+
+    /// A separate, empty blacklist (for tests, or to isolate a group of handles).
+    pub fn new() -> Blacklist {
+        Blacklist::default()
+    }
+
+    /// Puts `addr` on the list for `timeout` (a zero timeout does nothing), or renews it.
+    pub fn add(&self, addr: &HostAddr, timeout: Duration, reason: impl Into<String>) {
+        if timeout.is_zero() {
+            return;
+        }
+        let fresh = !self.entries.contains_key(addr);
+        self.entries.insert(
+            addr.clone(),
+            Entry {
+                until: Instant::now() + timeout,
+                probe_until: None,
+                reason: reason.into(),
+            },
+        );
+        if fresh {
+            tracing::warn!(host = %addr, ?timeout, "host blacklisted");
+        }
+    }
+
+    /// Takes `addr` off the list. Returns whether it was on it. A host that comes back is
+    /// measured again by the response-time strategies.
+    pub fn remove(&self, addr: &HostAddr) -> bool {
+        let was = self.entries.remove(addr).is_some();
+        if was {
+            HostStats::of(addr).reset_latency();
+            tracing::info!(host = %addr, "host off the blacklist");
+        }
+        was
+    }
+
+    /// Empties the list.
+    pub fn clear(&self) {
+        self.entries.clear();
+    }
+
+    /// Whether `addr` is blacklisted now (an expired entry does not count).
+    pub fn contains(&self, addr: &HostAddr) -> bool {
+        self.entries
+            .get(addr)
+            .is_some_and(|e| e.until > Instant::now())
+    }
+
+    /// The hosts on the list now, soonest to expire first.
+    pub fn snapshot(&self) -> Vec<BlacklistEntry> {
+        let now = Instant::now();
+        let mut v: Vec<_> = self
+            .entries
+            .iter()
+            .filter(|e| e.until > now)
+            .map(|e| BlacklistEntry {
+                addr: e.key().clone(),
+                until: e.until,
+                remaining: e.until - now,
+                reason: e.reason.clone(),
+            })
+            .collect();
+        v.sort_by_key(|e| e.until);
+        v
+    }
+
+    /// Decides whether the caller may try `addr`; an expired entry admits one probe at a time
+    /// for `probe_window`.
+    pub(crate) fn admit(&self, addr: &HostAddr, probe_window: Duration) -> Admission {
+        let Some(mut e) = self.entries.get_mut(addr) else {
+            return Admission::Open;
+        };
+        let now = Instant::now();
+        if e.until > now {
+            return Admission::Blocked(e.until);
+        }
+        match e.probe_until {
+            Some(p) if p > now => Admission::Blocked(p),
+            _ => {
+                e.probe_until = Some(now + probe_window);
+                Admission::Probe
+            }
+        }
+    }
+
+    /// When `addr`'s entry expires, if it has one.
+    pub(crate) fn expiry(&self, addr: &HostAddr) -> Option<Instant> {
+        self.entries.get(addr).map(|e| e.until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(port: u16) -> HostAddr {
+        HostAddr::new("127.0.0.1", port)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_expire() {
+        let b = Blacklist::new();
+        b.add(&host(1), Duration::from_secs(5), "refused");
+        assert!(b.contains(&host(1)));
+        assert_eq!(b.snapshot()[0].remaining, Duration::from_secs(5));
+        tokio::time::advance(Duration::from_millis(4999)).await;
+        assert!(b.contains(&host(1)));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(!b.contains(&host(1)));
+        assert!(b.snapshot().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keyed_by_host_and_port() {
+        let b = Blacklist::new();
+        b.add(&host(1), Duration::from_secs(5), "x");
+        assert!(!b.contains(&host(2)));
+        assert_eq!(b.admit(&host(2), Duration::from_secs(1)), Admission::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expiry_admits_one_probe_at_a_time() {
+        let b = Blacklist::new();
+        let window = Duration::from_secs(2);
+        b.add(&host(1), Duration::from_secs(5), "x");
+        assert!(matches!(b.admit(&host(1), window), Admission::Blocked(_)));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(b.admit(&host(1), window), Admission::Probe);
+        // A second caller while the probe runs is turned away.
+        assert!(matches!(b.admit(&host(1), window), Admission::Blocked(_)));
+        // A probe that never reports stops blocking after the window.
+        tokio::time::advance(window).await;
+        assert_eq!(b.admit(&host(1), window), Admission::Probe);
+        // A successful probe removes the entry.
+        assert!(b.remove(&host(1)));
+        assert_eq!(b.admit(&host(1), window), Admission::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_probe_renews_the_entry() {
+        let b = Blacklist::new();
+        b.add(&host(1), Duration::from_secs(5), "x");
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(b.admit(&host(1), Duration::from_secs(1)), Admission::Probe);
+        b.add(&host(1), Duration::from_secs(5), "still down");
+        assert!(b.contains(&host(1)));
+        assert_eq!(b.snapshot()[0].reason, "still down");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_timeout_means_off() {
+        let b = Blacklist::new();
+        b.add(&host(1), Duration::ZERO, "x");
+        assert!(!b.contains(&host(1)));
+    }
+}

@@ -1,0 +1,211 @@
+//! The crate's one error type.
+//!
+//! Methods of [`mysql_async::prelude::Queryable`] must return `mysql_async::Error`; there our
+//! errors travel inside `mysql_async::Error::Other`, and [`Error::from_mysql`] gets them back.
+//! Errors never carry a password: URL errors name the bad *part* of the string, and the user
+//! information part is never quoted.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::opts::HostAddr;
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection string or an option is wrong.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+
+    /// Every host was tried, none could be used. Lists each host and why.
+    #[error("no host could be used: {0}")]
+    AllHostsFailed(HostFailures),
+
+    /// No host of the role a statement needs is configured or usable.
+    #[error("no {role} host is available: {reason}")]
+    NoHostForRole {
+        /// `"source"` or `"replica"`.
+        role: &'static str,
+        /// Why none is available.
+        reason: String,
+    },
+
+    /// The host failed while a transaction was open. Nothing was replayed: the transaction's
+    /// work is gone; the next statement starts on a healthy host.
+    #[error(
+        "transaction lost: host {host} failed during a transaction ({cause}); nothing was \
+         replayed, the next statement runs on another connection"
+    )]
+    TransactionLost {
+        /// The host that failed.
+        host: HostAddr,
+        /// What the driver reported.
+        cause: Box<mysql_async::Error>,
+    },
+
+    /// The host failed while running a statement that may write, outside a transaction. The
+    /// statement was not repeated elsewhere; whether it took effect is unknown.
+    #[error(
+        "host {host} failed during a statement that may write ({cause}); it was not retried \
+         and may or may not have taken effect"
+    )]
+    WriteNotRetried {
+        /// The host that failed.
+        host: HostAddr,
+        /// What the driver reported.
+        cause: Box<mysql_async::Error>,
+    },
+
+    /// A network step took longer than its bound. The connection was dropped.
+    #[error("{step} on host {host} took longer than {after:?}")]
+    Timeout {
+        /// The host.
+        host: HostAddr,
+        /// `"connect"`, `"statement"` or `"ping"`.
+        step: &'static str,
+        /// The bound that passed.
+        after: Duration,
+    },
+
+    /// A prepared `Statement` from an earlier physical connection was used after the handle
+    /// moved to another connection. Statement ids repeat across servers, so it was not sent.
+    #[error(
+        "prepared statement belongs to an earlier connection (to {prepared_on}); the handle is \
+         now on {now_on}: prepare it again, or execute the SQL text, which re-prepares by itself"
+    )]
+    StaleStatement {
+        /// Where the statement was prepared.
+        prepared_on: HostAddr,
+        /// Where the handle is now.
+        now_on: HostAddr,
+    },
+
+    /// The handle was closed with `disconnect()`.
+    #[error("the connection was closed")]
+    Closed,
+
+    /// An error from `mysql_async`, passed on unchanged (SQL errors and the like).
+    #[error(transparent)]
+    Mysql(#[from] mysql_async::Error),
+}
+
+impl Error {
+    /// Finds this crate's error inside a `mysql_async::Error` returned by a `Queryable` method.
+    pub fn from_mysql(err: &mysql_async::Error) -> Option<&Error> {
+        match err {
+            mysql_async::Error::Other(inner) => inner.downcast_ref::<Error>(),
+            _ => None,
+        }
+    }
+
+    /// Wraps this error for a `Queryable` method; a plain `mysql_async` error is unwrapped.
+    pub fn into_mysql(self) -> mysql_async::Error {
+        match self {
+            Error::Mysql(e) => e,
+            other => mysql_async::Error::Other(Box::new(other)),
+        }
+    }
+}
+
+/// Why each host failed, in the order they were tried.
+#[derive(Debug, Default)]
+pub struct HostFailures(pub Vec<(HostAddr, String)>);
+
+impl fmt::Display for HostFailures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no hosts were tried");
+        }
+        for (i, (host, why)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{host}: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What is wrong with a connection string or an option.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UrlErrorKind {
+    /// The scheme is not one of the accepted ones.
+    UnknownScheme,
+    /// No host is listed.
+    EmptyHostList,
+    /// A host name is malformed.
+    BadHost,
+    /// A port is not a number from 1 to 65535.
+    BadPort,
+    /// An IPv6 literal is malformed or not in brackets.
+    BadIpv6,
+    /// The same host and port is listed twice.
+    DuplicateHost,
+    /// The `user:password@` part is malformed.
+    BadUserInfo,
+    /// The database part is malformed.
+    BadDatabase,
+    /// An option name is not known.
+    UnknownOption,
+    /// An option's value is not allowed.
+    BadValue,
+    /// Two options, or an option and the host list, contradict each other.
+    Conflict,
+    /// Well-formed but not supported by this crate.
+    Unsupported,
+}
+
+/// A bad connection string or option. [`UrlError::part`] is the offending piece of the input
+/// (never the password).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UrlError {
+    kind: UrlErrorKind,
+    part: String,
+    message: String,
+}
+
+impl UrlError {
+    pub(crate) fn new(
+        kind: UrlErrorKind,
+        part: impl Into<String>,
+        message: impl Into<String>,
+    ) -> UrlError {
+        UrlError {
+            kind,
+            part: part.into(),
+            message: message.into(),
+        }
+    }
+
+    /// What kind of mistake this is.
+    pub fn kind(&self) -> &UrlErrorKind {
+        &self.kind
+    }
+
+    /// The part of the input that is wrong (a host, an option name, a value).
+    pub fn part(&self) -> &str {
+        &self.part
+    }
+
+    /// The explanation, without the part.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.part.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "`{}`: {}", self.part, self.message)
+        }
+    }
+}
+
+impl std::error::Error for UrlError {}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,132 @@
+//! One host of a connection string: where it is and what role it plays.
+//!
+//! A host is identified by host name *and* port everywhere in this crate (the blacklist, the
+//! response-time registry, duplicate detection): several servers on one IP are different
+//! hosts. Connector/J once keyed its blacklist by host alone and so never matched.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// The default MySQL port, used when a host is written without one.
+pub const DEFAULT_PORT: u16 = 3306;
+
+/// What a host is for in a replication set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// No role given: any statement may go there (load-balanced and failover URLs).
+    Any,
+    /// Takes writes (Connector/J `type=source`, formerly `master`).
+    Source,
+    /// Serves reads (Connector/J `type=replica`, formerly `slave`).
+    Replica,
+}
+
+impl Role {
+    /// The role's name as written in URLs and printed in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Any => "any",
+            Role::Source => "source",
+            Role::Replica => "replica",
+        }
+    }
+
+    /// Reads a Connector/J `type=` value; the old names are accepted too.
+    pub(crate) fn parse(value: &str) -> Option<Role> {
+        match value.to_ascii_lowercase().as_str() {
+            "source" | "master" | "primary" => Some(Role::Source),
+            "replica" | "slave" | "secondary" => Some(Role::Replica),
+            "any" => Some(Role::Any),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The address of one server: host name or IP literal, and TCP port.
+///
+/// Host names compare case-insensitively (they are stored lower-cased); IPv6 literals are
+/// stored without brackets and printed with them.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HostAddr {
+    host: String,
+    port: u16,
+}
+
+impl HostAddr {
+    /// An address from a host name or IP literal (IPv6 without brackets) and a port.
+    pub fn new(host: impl Into<String>, port: u16) -> HostAddr {
+        let host: String = host.into();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .map(str::to_owned)
+            .unwrap_or(host);
+        HostAddr {
+            host: host.to_ascii_lowercase(),
+            port,
+        }
+    }
+
+    /// The host name or IP literal, IPv6 without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn is_ipv6(&self) -> bool {
+        self.host.contains(':')
+    }
+}
+
+impl fmt::Display for HostAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_ipv6() {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Debug for HostAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for HostAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A host as listed in the connection string: its address and its role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSpec {
+    /// Where the server is.
+    pub addr: HostAddr,
+    /// What it is for.
+    pub role: Role,
+}
+
+impl HostSpec {
+    /// A host with a role.
+    pub fn new(host: impl Into<String>, port: u16, role: Role) -> HostSpec {
+        HostSpec {
+            addr: HostAddr::new(host, port),
+            role,
+        }
+    }
+}

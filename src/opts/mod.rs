@@ -1,0 +1,650 @@
+//! Connection options: the parsed form of a multi-host connection string.
+//!
+//! [`LbOpts`] is built from a URL ([`str::parse`]) or with [`LbOpts::builder`]; both run the
+//! same checks. A URL lists hosts separated by commas, then options as query parameters:
+//!
+//! ```text
+//! mysql://user:pass@h1:3306,h2:3307,[::1]:3308/db?strategy=bestResponseTime&blacklist_timeout=5s
+//! jdbc:mysql:loadbalance://h1,h2/db?user=app&password=secret&loadBalanceBlocklistTimeout=5000
+//! jdbc:mysql:replication://address=(host=src)(port=3306)(type=source),(host=r1,port=3306,type=replica)/db
+//! ```
+//!
+//! # Schemes
+//!
+//! | scheme | mode | default strategy |
+//! |---|---|---|
+//! | `mysql://`, `mariadb://` | load balancing | `random` |
+//! | `[jdbc:]mysql:loadbalance://`, `[jdbc:]mariadb:loadbalance://` | load balancing | `random` |
+//! | `jdbc:mysql://`, `[jdbc:]mysql:failover://`, `[jdbc:]mariadb:failover\|sequential://` | failover: first host first | `sequential` |
+//! | `[jdbc:]mysql:replication://`, `[jdbc:]mariadb:replication://` | sources and replicas | `random` |
+//!
+//! Hosts: `host`, `host:port` (default port 3306), `[IPv6]:port`,
+//! `address=(host=h)(port=p)(type=replica)`, `(host=h,port=p,type=source)`. In a replication
+//! URL, hosts without `type` make the first host the source and the rest replicas, as in
+//! Connector/J. `user` and `password` may be given as query parameters instead.
+//!
+//! # Options
+//!
+//! Our names are snake_case; Connector/J's names are accepted where one exists and keep
+//! Connector/J's unit (bare milliseconds). Our durations need a unit: `250ms`, `5s`, `2m`.
+//!
+//! | option | Connector/J names | default | meaning |
+//! |---|---|---|---|
+//! | `strategy` | `ha.loadBalanceStrategy`, `loadBalanceStrategy` | `random` | how a host is picked: `random`, `bestResponseTime`, `roundRobin`, `serverAffinity`, `sequential`, `peakEwma` |
+//! | `server_affinity_order` | `serverAffinityOrder` | none | hosts in order of preference, `h1:p1,h2:p2`, for `serverAffinity` |
+//! | `blacklist_timeout` | `loadBalanceBlacklistTimeout`, `loadBalanceBlocklistTimeout` | `10s` | how long a failed host stays on the process-wide blacklist; `0` turns it off |
+//! | `connect_timeout` | `connectTimeout` | `2s` | bound on TCP connect plus handshake, per host tried |
+//! | `socket_timeout` | `socketTimeout` | `0` (off) | bound on each statement; on expiry the connection is dropped and the host blacklisted |
+//! | `ping_timeout` | `loadBalancePingTimeout` | `1s` | bound on a validation ping |
+//! | `idle_ping_after` | | `1s` | a connection idle longer than this is pinged before reuse |
+//! | `validate_on_swap` | `loadBalanceValidateConnectionOnSwapServer` | `false` | ping a connection before moving to it |
+//! | `retries_all_down` | `retriesAllDown` | `1` | rounds over all hosts when all fail, with no sleep in between |
+//! | `autocommit_threshold` | `loadBalanceAutoCommitStatementThreshold` | `0` (never) | in autocommit, rebalance after this many statements |
+//! | `autocommit_regex` | `loadBalanceAutoCommitStatementRegex` | none | only statements matching it count toward the threshold |
+//! | `failover_sqlstates` | `loadBalanceSQLStateFailover` | none | more SQLSTATE prefixes that mean "host is bad" (class `08` always does) |
+//! | `failover_codes` | | none | more server error codes that mean "host is bad" |
+//! | `retry_reads` | | `true` | retry a failed read once on another host, in autocommit |
+//! | `latency_decay` | | `10s` | how fast response-time averages forget (`bestResponseTime`, `peakEwma`) |
+//! | `read_from_source_when_no_replicas` | `readFromSourceWhenNoReplicas`, `readFromMasterWhenNoSlaves` | `false` | reads go to the source when no replica is up |
+//! | `allow_source_down_connections` | `allowSourceDownConnections`, `allowMasterDownConnections` | `false` | a replication pool may start while no source is up |
+//! | `allow_replica_down_connections` | `allowReplicaDownConnections`, `allowSlaveDownConnections` | `false` | a replication pool may start while no replica is up |
+//! | `max_replication_lag` | | `0` (off) | a replica further behind is left out of reads |
+//! | `causal_reads` | | `false` | a read after a write through the same pool waits until the replica has the write |
+//! | `causal_read_timeout` | | `1s` | how long a causal read waits before going to the source |
+//! | `acquire_timeout` | | `5s` | bound on getting a connection from a pool |
+//!
+//! `mysql_async`'s own parameters (`pool_min`, `pool_max`, `inactive_connection_ttl`,
+//! `conn_ttl`, `abs_conn_ttl`, `abs_conn_ttl_jitter`, `tcp_keepalive`, `tcp_nodelay`,
+//! `max_allowed_packet`, `wait_timeout`, `stmt_cache_size`, `reset_connection`,
+//! `client_found_rows`, `compression`, `secure_auth`, `enable_cleartext_plugin`,
+//! `ttl_check_interval`) are passed on to every host with mysql_async's units.
+//! `prefer_socket` is always off (it would route around the host list), and TLS options are
+//! refused in this build.
+
+mod host;
+pub(crate) mod table;
+mod url;
+mod value;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+use serde::Serialize;
+
+pub use self::host::{DEFAULT_PORT, HostAddr, HostSpec, Role};
+use crate::checker::ExceptionChecker;
+use crate::error::{UrlError, UrlErrorKind};
+use crate::strategy::BalanceStrategy;
+pub use crate::strategy::StrategyKind;
+
+/// What a connection string asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Spread connections over equal hosts (`mysql://`, `mysql:loadbalance://`).
+    LoadBalance,
+    /// Use the first host; move on only when it fails (`jdbc:mysql://h1,h2`).
+    Failover,
+    /// Sources take writes, replicas serve reads (`mysql:replication://`).
+    Replication,
+}
+
+/// Which strategy picks hosts: one of ours by name, or a user's own.
+#[derive(Clone)]
+pub enum StrategyChoice {
+    /// A built-in strategy.
+    Named(StrategyKind),
+    /// A user-supplied strategy.
+    Custom(Arc<dyn BalanceStrategy>),
+}
+
+impl fmt::Debug for StrategyChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StrategyChoice::Named(k) => write!(f, "{}", k.name()),
+            StrategyChoice::Custom(_) => f.write_str("custom"),
+        }
+    }
+}
+
+/// Parsed connection options for a set of hosts. See the [module docs](self) for the table
+/// of options and their defaults.
+#[derive(Clone)]
+pub struct LbOpts {
+    pub(crate) hosts: Vec<HostSpec>,
+    pub(crate) user: Option<String>,
+    pub(crate) password: Option<String>,
+    pub(crate) database: Option<String>,
+    pub(crate) mode: Mode,
+    pub(crate) strategy: StrategyChoice,
+    pub(crate) affinity_order: Vec<HostAddr>,
+    pub(crate) blacklist_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) socket_timeout: Option<Duration>,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) idle_ping_after: Duration,
+    pub(crate) validate_on_swap: bool,
+    pub(crate) retries_all_down: u32,
+    pub(crate) autocommit_threshold: u32,
+    pub(crate) autocommit_regex: Option<Regex>,
+    pub(crate) failover_sqlstates: Vec<String>,
+    pub(crate) failover_codes: Vec<u16>,
+    pub(crate) checker: Option<Arc<dyn ExceptionChecker>>,
+    pub(crate) retry_reads: bool,
+    pub(crate) latency_decay: Duration,
+    pub(crate) read_from_source_when_no_replicas: bool,
+    pub(crate) allow_source_down_connections: bool,
+    pub(crate) allow_replica_down_connections: bool,
+    pub(crate) max_replication_lag: Option<Duration>,
+    pub(crate) causal_reads: bool,
+    pub(crate) causal_read_timeout: Duration,
+    pub(crate) acquire_timeout: Duration,
+    pub(crate) pass_through: Vec<(String, String)>,
+}
+
+impl Default for LbOpts {
+    fn default() -> LbOpts {
+        LbOpts {
+            hosts: Vec::new(),
+            user: None,
+            password: None,
+            database: None,
+            mode: Mode::LoadBalance,
+            strategy: StrategyChoice::Named(StrategyKind::Random),
+            affinity_order: Vec::new(),
+            blacklist_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(2),
+            socket_timeout: None,
+            ping_timeout: Duration::from_secs(1),
+            idle_ping_after: Duration::from_secs(1),
+            validate_on_swap: false,
+            retries_all_down: 1,
+            autocommit_threshold: 0,
+            autocommit_regex: None,
+            failover_sqlstates: Vec::new(),
+            failover_codes: Vec::new(),
+            checker: None,
+            retry_reads: true,
+            latency_decay: Duration::from_secs(10),
+            read_from_source_when_no_replicas: false,
+            allow_source_down_connections: false,
+            allow_replica_down_connections: false,
+            max_replication_lag: None,
+            causal_reads: false,
+            causal_read_timeout: Duration::from_secs(1),
+            acquire_timeout: Duration::from_secs(5),
+            pass_through: Vec::new(),
+        }
+    }
+}
+
+impl LbOpts {
+    /// A builder, for code that does not start from a string.
+    pub fn builder() -> LbOptsBuilder {
+        LbOptsBuilder::default()
+    }
+
+    /// The hosts, in the order given.
+    pub fn hosts(&self) -> &[HostSpec] {
+        &self.hosts
+    }
+    /// The user name, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+    /// Whether a password is set (the password itself is only handed to the driver).
+    pub fn has_password(&self) -> bool {
+        self.password.is_some()
+    }
+    /// The database to use on every host, if any.
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+    /// Load balancing, failover or replication.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+    /// The strategy that picks hosts.
+    pub fn strategy(&self) -> &StrategyChoice {
+        &self.strategy
+    }
+    /// The preference order for `serverAffinity`.
+    pub fn affinity_order(&self) -> &[HostAddr] {
+        &self.affinity_order
+    }
+    /// How long a failed host stays blacklisted (zero: never).
+    pub fn blacklist_timeout(&self) -> Duration {
+        self.blacklist_timeout
+    }
+    /// Bound on connect plus handshake.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+    /// Bound on each statement, if set.
+    pub fn socket_timeout(&self) -> Option<Duration> {
+        self.socket_timeout
+    }
+    /// Bound on a ping.
+    pub fn ping_timeout(&self) -> Duration {
+        self.ping_timeout
+    }
+    /// Idle time after which a connection is pinged before reuse.
+    pub fn idle_ping_after(&self) -> Duration {
+        self.idle_ping_after
+    }
+    /// Whether a connection is pinged before the handle moves to it.
+    pub fn validate_on_swap(&self) -> bool {
+        self.validate_on_swap
+    }
+    /// Rounds over all hosts when all fail.
+    pub fn retries_all_down(&self) -> u32 {
+        self.retries_all_down
+    }
+    /// Statements in autocommit between rebalances (0: never).
+    pub fn autocommit_threshold(&self) -> u32 {
+        self.autocommit_threshold
+    }
+    /// Statements that count toward the threshold, if restricted.
+    pub fn autocommit_regex(&self) -> Option<&Regex> {
+        self.autocommit_regex.as_ref()
+    }
+    /// Extra SQLSTATE prefixes that mean the host is bad.
+    pub fn failover_sqlstates(&self) -> &[String] {
+        &self.failover_sqlstates
+    }
+    /// Extra server error codes that mean the host is bad.
+    pub fn failover_codes(&self) -> &[u16] {
+        &self.failover_codes
+    }
+    /// Whether reads are retried once on another host.
+    pub fn retry_reads(&self) -> bool {
+        self.retry_reads
+    }
+    /// Decay time of response-time averages.
+    pub fn latency_decay(&self) -> Duration {
+        self.latency_decay
+    }
+    /// Reads go to the source when no replica is up.
+    pub fn read_from_source_when_no_replicas(&self) -> bool {
+        self.read_from_source_when_no_replicas
+    }
+    /// A replication pool may start while no source is up.
+    pub fn allow_source_down_connections(&self) -> bool {
+        self.allow_source_down_connections
+    }
+    /// A replication pool may start while no replica is up.
+    pub fn allow_replica_down_connections(&self) -> bool {
+        self.allow_replica_down_connections
+    }
+    /// Replicas further behind are left out of reads.
+    pub fn max_replication_lag(&self) -> Option<Duration> {
+        self.max_replication_lag
+    }
+    /// Whether reads after writes wait for the replica to catch up.
+    pub fn causal_reads(&self) -> bool {
+        self.causal_reads
+    }
+    /// How long a causal read waits.
+    pub fn causal_read_timeout(&self) -> Duration {
+        self.causal_read_timeout
+    }
+    /// Bound on getting a connection from a pool.
+    pub fn acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+    /// `mysql_async` parameters passed on to every host.
+    pub fn pass_through(&self) -> &[(String, String)] {
+        &self.pass_through
+    }
+
+    /// The hosts that take writes: sources, or every host outside replication mode.
+    pub fn sources(&self) -> impl Iterator<Item = &HostSpec> {
+        self.hosts.iter().filter(|h| h.role != Role::Replica)
+    }
+
+    /// The hosts that serve reads in replication mode.
+    pub fn replicas(&self) -> impl Iterator<Item = &HostSpec> {
+        self.hosts.iter().filter(|h| h.role == Role::Replica)
+    }
+
+    /// These options with the host list replaced (for a pool over one role).
+    pub fn with_hosts(&self, hosts: Vec<HostSpec>) -> LbOpts {
+        LbOpts {
+            hosts,
+            ..self.clone()
+        }
+    }
+
+    /// The `mysql_async` options for one host: credentials, database, pass-through
+    /// parameters, and `prefer_socket(false)` so traffic really goes to `addr`.
+    pub fn mysql_opts(&self, addr: &HostAddr) -> mysql_async::OptsBuilder {
+        let base = if self.pass_through.is_empty() {
+            mysql_async::Opts::default()
+        } else {
+            let query: String = ::url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(self.pass_through.iter())
+                .finish();
+            // Checked when the options were built, so this parse cannot fail.
+            mysql_async::Opts::from_url(&format!("mysql://127.0.0.1/?{query}")).unwrap_or_default()
+        };
+        mysql_async::OptsBuilder::from_opts(base)
+            .ip_or_hostname(addr.host())
+            .tcp_port(addr.port())
+            .user(self.user.clone())
+            .pass(self.password.clone())
+            .db_name(self.database.clone())
+            .prefer_socket(false)
+    }
+
+    /// The options as JSON, password left out (what `mysql-lb parse` prints).
+    pub fn to_json(&self) -> serde_json::Value {
+        let hosts: Vec<_> = self
+            .hosts
+            .iter()
+            .map(|h| serde_json::json!({"host": h.addr.host(), "port": h.addr.port(), "role": h.role}))
+            .collect();
+        let ms = |d: Duration| d.as_millis() as u64;
+        serde_json::json!({
+            "hosts": hosts,
+            "user": self.user,
+            "password": self.password.as_ref().map(|_| "***"),
+            "database": self.database,
+            "mode": self.mode,
+            "strategy": format!("{:?}", self.strategy),
+            "server_affinity_order": self.affinity_order,
+            "blacklist_timeout_ms": ms(self.blacklist_timeout),
+            "connect_timeout_ms": ms(self.connect_timeout),
+            "socket_timeout_ms": self.socket_timeout.map(ms),
+            "ping_timeout_ms": ms(self.ping_timeout),
+            "idle_ping_after_ms": ms(self.idle_ping_after),
+            "validate_on_swap": self.validate_on_swap,
+            "retries_all_down": self.retries_all_down,
+            "autocommit_threshold": self.autocommit_threshold,
+            "autocommit_regex": self.autocommit_regex.as_ref().map(|r| r.as_str()),
+            "failover_sqlstates": self.failover_sqlstates,
+            "failover_codes": self.failover_codes,
+            "retry_reads": self.retry_reads,
+            "latency_decay_ms": ms(self.latency_decay),
+            "read_from_source_when_no_replicas": self.read_from_source_when_no_replicas,
+            "allow_source_down_connections": self.allow_source_down_connections,
+            "allow_replica_down_connections": self.allow_replica_down_connections,
+            "max_replication_lag_ms": self.max_replication_lag.map(ms),
+            "causal_reads": self.causal_reads,
+            "causal_read_timeout_ms": ms(self.causal_read_timeout),
+            "acquire_timeout_ms": ms(self.acquire_timeout),
+            "pass_through": self.pass_through.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+        })
+    }
+}
+
+impl fmt::Debug for LbOpts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LbOpts")
+            .field("hosts", &self.hosts)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("database", &self.database)
+            .field("mode", &self.mode)
+            .field("strategy", &self.strategy)
+            .field("blacklist_timeout", &self.blacklist_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("socket_timeout", &self.socket_timeout)
+            .field("pass_through", &self.pass_through)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FromStr for LbOpts {
+    type Err = UrlError;
+
+    fn from_str(s: &str) -> Result<LbOpts, UrlError> {
+        url::parse(s)
+    }
+}
+
+/// Builds [`LbOpts`] in code. `build` runs the same checks as parsing a URL.
+#[derive(Default)]
+pub struct LbOptsBuilder {
+    opts: LbOpts,
+    mode_set: bool,
+    strategy_set: bool,
+    pub(crate) affinity_order_raw: Vec<String>,
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty => |$o:ident, $v:ident| $body:expr;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&mut self, $v: $ty) -> &mut Self {
+                let $o = &mut self.opts;
+                $body;
+                self
+            }
+        )*
+    };
+}
+
+impl LbOptsBuilder {
+    /// Adds a host with no particular role.
+    pub fn host(&mut self, host: impl Into<String>, port: u16) -> &mut Self {
+        self.opts.hosts.push(HostSpec::new(host, port, Role::Any));
+        self
+    }
+
+    /// Adds a host with a role (for replication).
+    pub fn host_with_role(&mut self, host: impl Into<String>, port: u16, role: Role) -> &mut Self {
+        self.opts.hosts.push(HostSpec::new(host, port, role));
+        self
+    }
+
+    /// Sets the mode (load balancing by default).
+    pub fn mode(&mut self, mode: Mode) -> &mut Self {
+        self.opts.mode = mode;
+        self.mode_set = true;
+        self
+    }
+
+    /// Picks a built-in strategy.
+    pub fn strategy(&mut self, kind: StrategyKind) -> &mut Self {
+        self.opts.strategy = StrategyChoice::Named(kind);
+        self.strategy_set = true;
+        self
+    }
+
+    /// Plugs in a strategy of your own.
+    pub fn custom_strategy(&mut self, strategy: Arc<dyn BalanceStrategy>) -> &mut Self {
+        self.opts.strategy = StrategyChoice::Custom(strategy);
+        self.strategy_set = true;
+        self
+    }
+
+    /// Replaces the standard exception checker (wrap [`crate::StandardChecker`] to extend it).
+    pub fn exception_checker(&mut self, checker: Arc<dyn ExceptionChecker>) -> &mut Self {
+        self.opts.checker = Some(checker);
+        self
+    }
+
+    /// Preference order for `serverAffinity`: hosts as `host:port`.
+    pub fn server_affinity_order<S: Into<String>>(
+        &mut self,
+        order: impl IntoIterator<Item = S>,
+    ) -> &mut Self {
+        self.affinity_order_raw = order.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Passes a `mysql_async` URL parameter on to every host.
+    pub fn pass_through(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.opts.pass_through.push((name.into(), value.into()));
+        self
+    }
+
+    setters! {
+        /// The user name.
+        user: impl Into<String> => |o, v| o.user = Some(v.into());
+        /// The password.
+        password: impl Into<String> => |o, v| o.password = Some(v.into());
+        /// The database to use on every host.
+        database: impl Into<String> => |o, v| o.database = Some(v.into());
+        /// How long a failed host stays blacklisted (zero: never blacklist).
+        blacklist_timeout: Duration => |o, v| o.blacklist_timeout = v;
+        /// Bound on connect plus handshake.
+        connect_timeout: Duration => |o, v| o.connect_timeout = v;
+        /// Bound on each statement (zero: off).
+        socket_timeout: Duration => |o, v| o.socket_timeout = (!v.is_zero()).then_some(v);
+        /// Bound on a ping.
+        ping_timeout: Duration => |o, v| o.ping_timeout = v;
+        /// Idle time after which a connection is pinged before reuse.
+        idle_ping_after: Duration => |o, v| o.idle_ping_after = v;
+        /// Ping a connection before moving to it.
+        validate_on_swap: bool => |o, v| o.validate_on_swap = v;
+        /// Rounds over all hosts when all fail (at least 1).
+        retries_all_down: u32 => |o, v| o.retries_all_down = v.max(1);
+        /// Rebalance after this many autocommit statements (0: never).
+        autocommit_threshold: u32 => |o, v| o.autocommit_threshold = v;
+        /// Only statements matching this count toward the threshold.
+        autocommit_regex: Regex => |o, v| o.autocommit_regex = Some(v);
+        /// More SQLSTATE prefixes that mean the host is bad.
+        failover_sqlstates: Vec<String> => |o, v| o.failover_sqlstates = v;
+        /// More server error codes that mean the host is bad.
+        failover_codes: Vec<u16> => |o, v| o.failover_codes = v;
+        /// Retry a failed read once on another host.
+        retry_reads: bool => |o, v| o.retry_reads = v;
+        /// Decay time of response-time averages.
+        latency_decay: Duration => |o, v| o.latency_decay = v;
+        /// Reads go to the source when no replica is up.
+        read_from_source_when_no_replicas: bool => |o, v| o.read_from_source_when_no_replicas = v;
+        /// A replication pool may start while no source is up.
+        allow_source_down_connections: bool => |o, v| o.allow_source_down_connections = v;
+        /// A replication pool may start while no replica is up.
+        allow_replica_down_connections: bool => |o, v| o.allow_replica_down_connections = v;
+        /// Replicas further behind are left out of reads (zero: off).
+        max_replication_lag: Duration => |o, v| o.max_replication_lag = (!v.is_zero()).then_some(v);
+        /// Reads after writes wait until the replica has the write.
+        causal_reads: bool => |o, v| o.causal_reads = v;
+        /// How long a causal read waits before going to the source.
+        causal_read_timeout: Duration => |o, v| o.causal_read_timeout = v;
+        /// Bound on getting a connection from a pool.
+        acquire_timeout: Duration => |o, v| o.acquire_timeout = v;
+    }
+
+    /// Checks everything and returns the options.
+    pub fn build(&mut self) -> Result<LbOpts, UrlError> {
+        let mut opts = self.opts.clone();
+        if opts.hosts.is_empty() {
+            return Err(UrlError::new(
+                UrlErrorKind::EmptyHostList,
+                "",
+                "no host given: list at least one host, e.g. mysql://user@db1:3306,db2:3306/app",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for h in &opts.hosts {
+            if !seen.insert(&h.addr) {
+                return Err(UrlError::new(
+                    UrlErrorKind::DuplicateHost,
+                    h.addr.to_string(),
+                    "host listed twice (hosts are told apart by name and port)",
+                ));
+            }
+        }
+        if !self.strategy_set && opts.mode == Mode::Failover {
+            opts.strategy = StrategyChoice::Named(StrategyKind::Sequential);
+        }
+        self.check_roles(&mut opts)?;
+        opts.affinity_order = self.resolve_affinity(&opts)?;
+        if matches!(
+            opts.strategy,
+            StrategyChoice::Named(StrategyKind::ServerAffinity)
+        ) && opts.affinity_order.is_empty()
+        {
+            return Err(UrlError::new(
+                UrlErrorKind::Conflict,
+                "strategy=serverAffinity",
+                "serverAffinity needs server_affinity_order (serverAffinityOrder=h1:p1,h2:p2)",
+            ));
+        }
+        if opts.autocommit_regex.is_some() && opts.autocommit_threshold == 0 {
+            return Err(UrlError::new(
+                UrlErrorKind::Conflict,
+                "autocommit_regex",
+                "autocommit_regex has no effect without autocommit_threshold > 0",
+            ));
+        }
+        if opts.connect_timeout.is_zero() {
+            return Err(UrlError::new(
+                UrlErrorKind::BadValue,
+                "connect_timeout=0",
+                "connect_timeout must be more than 0: every connect is bounded",
+            ));
+        }
+        if opts.ping_timeout.is_zero() {
+            return Err(UrlError::new(
+                UrlErrorKind::BadValue,
+                "ping_timeout=0",
+                "ping_timeout must be more than 0: every ping is bounded",
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (name, value) in &opts.pass_through {
+            if !names.insert(name.as_str()) {
+                return Err(UrlError::new(
+                    UrlErrorKind::Conflict,
+                    name.clone(),
+                    format!("{name} given twice"),
+                ));
+            }
+            table::check_pass_through(name, value)?;
+        }
+        opts.pass_through
+            .retain(|(n, v)| !(n == "prefer_socket" || table::harmless_tls_off(n, v)));
+        Ok(opts)
+    }
+
+    fn check_roles(&self, opts: &mut LbOpts) -> Result<(), UrlError> {
+        let any_role = opts.hosts.iter().any(|h| h.role != Role::Any);
+        if opts.mode != Mode::Replication {
+            return Ok(());
+        }
+        if !any_role {
+            // Connector/J: the first host is the source, the rest are replicas.
+            for (i, h) in opts.hosts.iter_mut().enumerate() {
+                h.role = if i == 0 { Role::Source } else { Role::Replica };
+            }
+        } else if let Some(h) = opts.hosts.iter().find(|h| h.role == Role::Any) {
+            return Err(UrlError::new(
+                UrlErrorKind::Conflict,
+                h.addr.to_string(),
+                "in a replication URL either every host has type=source|replica or none has",
+            ));
+        }
+        if !opts.hosts.iter().any(|h| h.role == Role::Source) {
+            return Err(UrlError::new(
+                UrlErrorKind::Conflict,
+                "type=replica",
+                "a replication URL needs at least one host with type=source",
+            ));
+        }
+        Ok(())
+    }
+
+    fn resolve_affinity(&self, opts: &LbOpts) -> Result<Vec<HostAddr>, UrlError> {
+        self.affinity_order_raw
+            .iter()
+            .map(|item| {
+                let spec = url::parse_host(item)?;
+                if !opts.hosts.iter().any(|h| h.addr == spec.addr) {
+                    return Err(UrlError::new(
+                        UrlErrorKind::Conflict,
+                        item.clone(),
+                        "server_affinity_order names a host that is not in the host list",
+                    ));
+                }
+                Ok(spec.addr)
+            })
+            .collect()
+    }
+}

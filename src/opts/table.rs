@@ -1,0 +1,397 @@
+//! The table of options: every name the query string accepts, its Connector/J aliases, its
+//! default, and how its value is read. The rustdoc table in `opts/mod.rs` and the README are
+//! checked against this list by a test, so the three cannot drift apart.
+
+use super::value;
+use super::{LbOptsBuilder, StrategyKind};
+use crate::error::{UrlError, UrlErrorKind};
+
+/// How a value's bare numbers are read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Units {
+    /// Our own names: durations need a unit.
+    Ours,
+    /// Connector/J names: bare numbers are milliseconds.
+    ConnectorJ,
+}
+
+type Apply = fn(&mut LbOptsBuilder, &str, Units) -> Result<(), String>;
+
+/// One option.
+pub(crate) struct OptionDef {
+    /// Our snake_case name.
+    pub name: &'static str,
+    /// Connector/J (and MariaDB Connector/J) names for the same thing.
+    pub aliases: &'static [&'static str],
+    /// The default, as documented.
+    pub default: &'static str,
+    apply: Apply,
+}
+
+fn dur(v: &str, u: Units) -> Result<std::time::Duration, String> {
+    match u {
+        Units::Ours => value::duration(v),
+        Units::ConnectorJ => value::millis(v),
+    }
+}
+
+/// Every option, in the order of the documented table.
+pub(crate) static OPTIONS: &[OptionDef] = &[
+    OptionDef {
+        name: "strategy",
+        aliases: &["ha.loadBalanceStrategy", "loadBalanceStrategy"],
+        default: "random (sequential for jdbc:mysql:// failover URLs)",
+        apply: |b, v, _| {
+            b.strategy(StrategyKind::parse(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "server_affinity_order",
+        aliases: &["serverAffinityOrder"],
+        default: "none",
+        apply: |b, v, _| {
+            b.affinity_order_raw = value::list(v);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "blacklist_timeout",
+        aliases: &["loadBalanceBlacklistTimeout", "loadBalanceBlocklistTimeout"],
+        default: "10s",
+        apply: |b, v, u| {
+            b.blacklist_timeout(dur(v, u)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "connect_timeout",
+        aliases: &["connectTimeout"],
+        default: "2s",
+        apply: |b, v, u| {
+            b.connect_timeout(dur(v, u)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "socket_timeout",
+        aliases: &["socketTimeout"],
+        default: "0 (off)",
+        apply: |b, v, u| {
+            b.socket_timeout(dur(v, u)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "ping_timeout",
+        aliases: &["loadBalancePingTimeout"],
+        default: "1s",
+        apply: |b, v, u| {
+            b.ping_timeout(dur(v, u)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "idle_ping_after",
+        aliases: &[],
+        default: "1s",
+        apply: |b, v, u| {
+            b.idle_ping_after(dur(v, u)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "validate_on_swap",
+        aliases: &["loadBalanceValidateConnectionOnSwapServer"],
+        default: "false",
+        apply: |b, v, _| {
+            b.validate_on_swap(value::boolean(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "retries_all_down",
+        aliases: &["retriesAllDown"],
+        default: "1",
+        apply: |b, v, _| {
+            b.retries_all_down(value::count(v, 1000)? as u32);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "autocommit_threshold",
+        aliases: &["loadBalanceAutoCommitStatementThreshold"],
+        default: "0 (never)",
+        apply: |b, v, _| {
+            b.autocommit_threshold(value::count(v, u32::MAX as u64)? as u32);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "autocommit_regex",
+        aliases: &["loadBalanceAutoCommitStatementRegex"],
+        default: "none (every statement counts)",
+        apply: |b, v, _| {
+            let re = regex::Regex::new(v).map_err(|e| format!("not a valid regex: {e}"))?;
+            b.autocommit_regex(re);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "failover_sqlstates",
+        aliases: &["loadBalanceSQLStateFailover"],
+        default: "none (class 08 always counts)",
+        apply: |b, v, _| {
+            for s in value::list(v) {
+                if s.len() > 5 || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(format!(
+                        "`{s}` is not a SQLSTATE prefix (up to 5 letters or digits)"
+                    ));
+                }
+            }
+            b.failover_sqlstates(value::list(v));
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "failover_codes",
+        aliases: &[],
+        default: "none",
+        apply: |b, v, _| {
+            let codes = value::list(v)
+                .iter()
+                .map(|c| {
+                    c.parse::<u16>()
+                        .map_err(|_| format!("`{c}` is not an error code"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            b.failover_codes(codes);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "retry_reads",
+        aliases: &[],
+        default: "true",
+        apply: |b, v, _| {
+            b.retry_reads(value::boolean(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "latency_decay",
+        aliases: &[],
+        default: "10s",
+        apply: |b, v, u| {
+            let d = dur(v, u)?;
+            if d.is_zero() {
+                return Err("must be more than 0".to_owned());
+            }
+            b.latency_decay(d);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "read_from_source_when_no_replicas",
+        aliases: &["readFromSourceWhenNoReplicas", "readFromMasterWhenNoSlaves"],
+        default: "false",
+        apply: |b, v, _| {
+            b.read_from_source_when_no_replicas(value::boolean(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "allow_source_down_connections",
+        aliases: &["allowSourceDownConnections", "allowMasterDownConnections"],
+        default: "false",
+        apply: |b, v, _| {
+            b.allow_source_down_connections(value::boolean(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "allow_replica_down_connections",
+        aliases: &["allowReplicaDownConnections", "allowSlaveDownConnections"],
+        default: "false",
+        apply: |b, v, _| {
+            b.allow_replica_down_connections(value::boolean(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "max_replication_lag",
+        aliases: &[],
+        default: "0 (off)",
+        apply: |b, v, u| {
+            b.max_replication_lag(dur(v, u)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "causal_reads",
+        aliases: &[],
+        default: "false",
+        apply: |b, v, _| {
+            b.causal_reads(value::boolean(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "causal_read_timeout",
+        aliases: &[],
+        default: "1s",
+        apply: |b, v, u| {
+            b.causal_read_timeout(dur(v, u)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "acquire_timeout",
+        aliases: &[],
+        default: "5s",
+        apply: |b, v, u| {
+            b.acquire_timeout(dur(v, u)?);
+            Ok(())
+        },
+    },
+];
+
+/// `mysql_async` URL parameters, passed on to every host unchanged.
+pub(crate) static PASS_THROUGH: &[&str] = &[
+    "pool_min",
+    "pool_max",
+    "inactive_connection_ttl",
+    "ttl_check_interval",
+    "conn_ttl",
+    "abs_conn_ttl",
+    "abs_conn_ttl_jitter",
+    "tcp_keepalive",
+    "max_allowed_packet",
+    "wait_timeout",
+    "enable_cleartext_plugin",
+    "reset_connection",
+    "tcp_nodelay",
+    "stmt_cache_size",
+    "secure_auth",
+    "client_found_rows",
+    "compression",
+];
+
+/// Parameters that `mysql_async` knows but that cannot work through this crate.
+static REFUSED: &[(&str, &str)] = &[
+    (
+        "prefer_socket",
+        "every host is dialled over TCP; mysql_async's switch to the server's Unix socket would bypass the host list, so it is always off",
+    ),
+    (
+        "socket",
+        "a Unix socket names one local server; list hosts as host:port instead",
+    ),
+    (
+        "require_ssl",
+        "this build has no TLS support (mysql_async without a TLS feature panics on connect)",
+    ),
+    ("verify_ca", "this build has no TLS support"),
+    ("verify_identity", "this build has no TLS support"),
+    ("built_in_roots", "this build has no TLS support"),
+];
+
+/// Finds an option by any of its names (case-sensitive for ours, as Connector/J's are).
+pub(crate) fn find(name: &str) -> Option<(&'static OptionDef, Units)> {
+    OPTIONS.iter().find_map(|def| {
+        if def.name == name {
+            Some((def, Units::Ours))
+        } else if def.aliases.contains(&name) {
+            Some((def, Units::ConnectorJ))
+        } else {
+            None
+        }
+    })
+}
+
+impl OptionDef {
+    /// Sets this option on the builder from its text value.
+    pub(crate) fn apply(
+        &self,
+        builder: &mut LbOptsBuilder,
+        given_as: &str,
+        value: &str,
+        units: Units,
+    ) -> Result<(), UrlError> {
+        (self.apply)(builder, value, units).map_err(|why| {
+            UrlError::new(
+                UrlErrorKind::BadValue,
+                format!("{given_as}={value}"),
+                format!("bad value for {given_as}: {why}"),
+            )
+        })
+    }
+}
+
+/// Checks a mysql_async parameter: passed on, refused with a reason, or unknown.
+pub(crate) fn check_pass_through(name: &str, value: &str) -> Result<(), UrlError> {
+    let off = value::boolean(value).ok() == Some(false);
+    if (name == "prefer_socket" && off) || harmless_tls_off(name, value) {
+        return Ok(());
+    }
+    if let Some((_, why)) = REFUSED.iter().find(|(n, _)| *n == name) {
+        return Err(UrlError::new(
+            UrlErrorKind::Unsupported,
+            format!("{name}={value}"),
+            (*why).to_owned(),
+        ));
+    }
+    if !PASS_THROUGH.contains(&name) {
+        return Err(unknown_option(name));
+    }
+    let probe = format!(
+        "mysql://probe@127.0.0.1/?{}={}",
+        name,
+        url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
+    );
+    mysql_async::Opts::from_url(&probe).map(drop).map_err(|e| {
+        UrlError::new(
+            UrlErrorKind::BadValue,
+            format!("{name}={value}"),
+            format!("bad value for mysql_async option {name}: {e}"),
+        )
+    })
+}
+
+/// The error for an unknown name, suggesting the nearest known one.
+pub(crate) fn unknown_option(name: &str) -> UrlError {
+    let known = OPTIONS
+        .iter()
+        .flat_map(|d| std::iter::once(d.name).chain(d.aliases.iter().copied()))
+        .chain(PASS_THROUGH.iter().copied())
+        .chain(REFUSED.iter().map(|(n, _)| *n))
+        .chain(["user", "password"]);
+    let lower = name.to_ascii_lowercase();
+    let best = known
+        .map(|k| (value::edit_distance(&lower, &k.to_ascii_lowercase()), k))
+        .min_by_key(|(d, _)| *d);
+    let message = match best {
+        Some((d, k)) if d <= (name.len() / 3).max(2) => {
+            format!("unknown option `{name}`; did you mean `{k}`?")
+        }
+        _ => format!("unknown option `{name}`; the README lists the options"),
+    };
+    UrlError::new(UrlErrorKind::UnknownOption, name, message)
+}
+
+/// A TLS option turned off: accepted and dropped, since this build never uses TLS.
+pub(crate) fn harmless_tls_off(name: &str, value: &str) -> bool {
+    [
+        "require_ssl",
+        "verify_ca",
+        "verify_identity",
+        "built_in_roots",
+    ]
+    .contains(&name)
+        && value::boolean(value).ok() == Some(false)
+}
+
+/// Whether `name` is a mysql_async parameter this crate refuses (with a reason, at build).
+pub(crate) fn is_refused(name: &str) -> bool {
+    REFUSED.iter().any(|(n, _)| *n == name)
+}

@@ -1,0 +1,421 @@
+//! The multi-host URL parser.
+//!
+//! `url::Url` (and so `mysql_async::Opts::from_url`) takes one host, so the authority is
+//! split here: `scheme://[user[:password]@]host[,host…][/database][?options]`. Commas and
+//! slashes inside `address=(…)`, `(…)` and `[…]` do not split. Every error names the part of
+//! the input that is wrong; the user-information part is never quoted, so a password cannot
+//! leak into an error.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use percent_encoding::percent_decode_str;
+
+use super::table;
+use super::{DEFAULT_PORT, HostSpec, LbOpts, LbOptsBuilder, Mode, Role};
+use crate::error::{UrlError, UrlErrorKind};
+
+const SCHEMES: &str = "mysql://, mariadb://, [jdbc:]mysql:loadbalance://, \
+    [jdbc:]mysql:replication://, [jdbc:]mysql:failover://, jdbc:mysql://, and the same with mariadb";
+
+/// Parses a whole connection string.
+pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
+    let s = input.trim();
+    let (scheme, rest) = s.split_once("://").ok_or_else(|| {
+        UrlError::new(
+            UrlErrorKind::UnknownScheme,
+            "",
+            format!("no `scheme://` at the start; accepted: {SCHEMES}"),
+        )
+    })?;
+    let mut b = LbOpts::builder();
+    b.mode(scheme_mode(scheme)?);
+
+    if rest.contains('#') {
+        return Err(UrlError::new(
+            UrlErrorKind::Unsupported,
+            "#",
+            "a URL fragment (#…) is not allowed; write # in a password as %23",
+        ));
+    }
+    // The user information ends at the last `@` before the query: passwords may hold `/`.
+    let before_query = rest.find('?').unwrap_or(rest.len());
+    let (userinfo, rest) = match rest[..before_query].rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    let mut user_from_authority = false;
+    let mut password_from_authority = false;
+    if let Some(info) = userinfo {
+        let (user, pass) = match info.split_once(':') {
+            Some((u, p)) => (u, Some(p)),
+            None => (info, None),
+        };
+        let user = decode(user).map_err(|_| bad_userinfo())?;
+        if user.is_empty() && pass.is_some() {
+            return Err(bad_userinfo());
+        }
+        if !user.is_empty() {
+            b.user(user);
+            user_from_authority = true;
+        }
+        if let Some(p) = pass {
+            b.password(decode(p).map_err(|_| bad_userinfo())?);
+            password_from_authority = true;
+        }
+    }
+
+    let host_end = top_level_find(rest, &['/', '?']).unwrap_or(rest.len());
+    let (host_list, rest) = rest.split_at(host_end);
+    for item in split_top_level(host_list, ',') {
+        if item.trim().is_empty() {
+            if host_list.trim().is_empty() {
+                break;
+            }
+            return Err(UrlError::new(
+                UrlErrorKind::BadHost,
+                host_list,
+                "empty entry in the host list (two commas in a row, or a comma at an end)",
+            ));
+        }
+        let spec = parse_host(item.trim())?;
+        b.opts.hosts.push(spec);
+    }
+
+    let (path, query) = match rest.find('?') {
+        Some(q) => (&rest[..q], Some(&rest[q + 1..])),
+        None => (rest, None),
+    };
+    let db = path.strip_prefix('/').unwrap_or(path);
+    if !db.is_empty() {
+        let name = decode(db).map_err(|_| {
+            UrlError::new(
+                UrlErrorKind::BadDatabase,
+                db,
+                "database name is not valid UTF-8",
+            )
+        })?;
+        if name.contains('/') || name.len() > 64 {
+            return Err(UrlError::new(
+                UrlErrorKind::BadDatabase,
+                db,
+                "a database name is one path segment of at most 64 characters",
+            ));
+        }
+        b.database(name);
+    }
+
+    if let Some(q) = query {
+        apply_query(&mut b, q, user_from_authority, password_from_authority)?;
+    }
+    b.build()
+}
+
+fn bad_userinfo() -> UrlError {
+    UrlError::new(
+        UrlErrorKind::BadUserInfo,
+        "user:password@",
+        "malformed user information (percent-encode special characters; the user name must not be empty)",
+    )
+}
+
+fn scheme_mode(scheme: &str) -> Result<Mode, UrlError> {
+    let lower = scheme.to_ascii_lowercase();
+    let (jdbc, rest) = match lower.strip_prefix("jdbc:") {
+        Some(r) => (true, r),
+        None => (false, lower.as_str()),
+    };
+    let mode = match rest {
+        "mysql" | "mariadb" if jdbc => Mode::Failover,
+        "mysql" | "mariadb" => Mode::LoadBalance,
+        "mysql:loadbalance" | "mariadb:loadbalance" => Mode::LoadBalance,
+        "mysql:replication" | "mariadb:replication" => Mode::Replication,
+        "mysql:failover" | "mariadb:failover" | "mariadb:sequential" => Mode::Failover,
+        r if r.contains("+srv") => {
+            return Err(UrlError::new(
+                UrlErrorKind::Unsupported,
+                scheme,
+                "DNS SRV lookup is not supported: list the hosts instead",
+            ));
+        }
+        _ => {
+            return Err(UrlError::new(
+                UrlErrorKind::UnknownScheme,
+                scheme,
+                format!("unknown scheme; accepted: {SCHEMES}"),
+            ));
+        }
+    };
+    Ok(mode)
+}
+
+fn apply_query(
+    b: &mut LbOptsBuilder,
+    query: &str,
+    user_set: bool,
+    password_set: bool,
+) -> Result<(), UrlError> {
+    let mut given: Vec<(&'static str, String)> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = decode(raw_key).map_err(|_| {
+            UrlError::new(
+                UrlErrorKind::UnknownOption,
+                raw_key,
+                "option name is not valid UTF-8",
+            )
+        })?;
+        let is_password = key == "password";
+        let value = decode(raw_value).map_err(|_| {
+            let part = if is_password { "password=…" } else { pair };
+            UrlError::new(UrlErrorKind::BadValue, part, "value is not valid UTF-8")
+        })?;
+        match key.as_str() {
+            "user" | "password" => {
+                let (already, what) = if is_password {
+                    (password_set, "password")
+                } else {
+                    (user_set, "user")
+                };
+                if already || given.iter().any(|(n, _)| *n == what) {
+                    return Err(UrlError::new(
+                        UrlErrorKind::Conflict,
+                        what,
+                        format!("{what} given twice (in user:password@ and as a parameter)"),
+                    ));
+                }
+                given.push((if is_password { "password" } else { "user" }, key.clone()));
+                if is_password {
+                    b.password(value);
+                } else if value.is_empty() {
+                    return Err(UrlError::new(
+                        UrlErrorKind::BadValue,
+                        "user=",
+                        "user must not be empty",
+                    ));
+                } else {
+                    b.user(value);
+                }
+            }
+            _ => match table::find(&key) {
+                Some((def, units)) => {
+                    if let Some((_, first)) = given.iter().find(|(n, _)| *n == def.name) {
+                        return Err(UrlError::new(
+                            UrlErrorKind::Conflict,
+                            key.clone(),
+                            format!("{key} sets the same option as {first}, given earlier"),
+                        ));
+                    }
+                    given.push((def.name, key.clone()));
+                    def.apply(b, &key, &value, units)?;
+                }
+                None if table::PASS_THROUGH.contains(&key.as_str()) || table::is_refused(&key) => {
+                    b.pass_through(key, value);
+                }
+                None => return Err(table::unknown_option(&key)),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Parses one host entry: `h`, `h:p`, `[v6]:p`, `address=(host=h)(port=p)(type=t)` or
+/// `(host=h,port=p,type=t)`.
+pub(super) fn parse_host(item: &str) -> Result<HostSpec, UrlError> {
+    if let Some(groups) = item.strip_prefix("address=") {
+        let mut pairs = Vec::new();
+        let mut rest = groups;
+        while !rest.is_empty() {
+            let inner = rest
+                .strip_prefix('(')
+                .and_then(|r| r.find(')').map(|end| (&r[..end], &r[end + 1..])));
+            match inner {
+                Some((kv, after)) => {
+                    pairs.push(kv);
+                    rest = after;
+                }
+                None => {
+                    return Err(UrlError::new(
+                        UrlErrorKind::BadHost,
+                        item,
+                        "expected address=(host=…)(port=…)(type=…)",
+                    ));
+                }
+            }
+        }
+        return host_from_pairs(item, pairs);
+    }
+    if let Some(inner) = item.strip_prefix('(') {
+        let inner = inner.strip_suffix(')').ok_or_else(|| {
+            UrlError::new(
+                UrlErrorKind::BadHost,
+                item,
+                "unclosed `(`: expected (host=…,port=…,type=…)",
+            )
+        })?;
+        return host_from_pairs(item, inner.split(',').collect());
+    }
+    let (host, port) = if let Some(v6) = item.strip_prefix('[') {
+        let (addr, after) = v6.split_once(']').ok_or_else(|| {
+            UrlError::new(
+                UrlErrorKind::BadIpv6,
+                item,
+                "unclosed `[` in an IPv6 address",
+            )
+        })?;
+        check_ipv6(item, addr)?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or_else(|| {
+                UrlError::new(UrlErrorKind::BadIpv6, item, "expected `:port` after `]`")
+            })?),
+        };
+        (addr, port)
+    } else {
+        match item.matches(':').count() {
+            0 => (item, None),
+            1 => {
+                let (h, p) = item.split_once(':').unwrap_or((item, ""));
+                (h, Some(p))
+            }
+            _ => {
+                return Err(UrlError::new(
+                    UrlErrorKind::BadIpv6,
+                    item,
+                    "an IPv6 address must be in brackets, e.g. [::1]:3306",
+                ));
+            }
+        }
+    };
+    if !item.starts_with('[') {
+        check_hostname(item, host)?;
+    }
+    let port = match port {
+        Some(p) => parse_port(item, p)?,
+        None => DEFAULT_PORT,
+    };
+    Ok(HostSpec::new(host, port, Role::Any))
+}
+
+fn host_from_pairs(item: &str, pairs: Vec<&str>) -> Result<HostSpec, UrlError> {
+    let (mut host, mut port, mut role) = (None, DEFAULT_PORT, Role::Any);
+    for kv in pairs {
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            UrlError::new(
+                UrlErrorKind::BadHost,
+                item,
+                format!("`{kv}` is not key=value"),
+            )
+        })?;
+        match k.trim().to_ascii_lowercase().as_str() {
+            "host" => host = Some(v.trim()),
+            "port" => port = parse_port(item, v.trim())?,
+            "type" => {
+                role = Role::parse(v.trim()).ok_or_else(|| {
+                    UrlError::new(
+                        UrlErrorKind::BadValue,
+                        format!("type={v}"),
+                        "host type must be source or replica (master and slave are accepted too)",
+                    )
+                })?
+            }
+            "protocol" if v.trim().eq_ignore_ascii_case("tcp") => {}
+            other => {
+                return Err(UrlError::new(
+                    UrlErrorKind::BadHost,
+                    item,
+                    format!("unknown host property `{other}`: use host, port and type"),
+                ));
+            }
+        }
+    }
+    let host =
+        host.ok_or_else(|| UrlError::new(UrlErrorKind::BadHost, item, "host=… is missing"))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.contains(':') {
+        check_ipv6(item, host)?;
+    } else {
+        check_hostname(item, host)?;
+    }
+    Ok(HostSpec::new(host, port, role))
+}
+
+fn check_ipv6(item: &str, addr: &str) -> Result<(), UrlError> {
+    addr.parse::<Ipv6Addr>().map(drop).map_err(|_| {
+        UrlError::new(
+            UrlErrorKind::BadIpv6,
+            item,
+            format!("`{addr}` is not an IPv6 address"),
+        )
+    })
+}
+
+fn check_hostname(item: &str, host: &str) -> Result<(), UrlError> {
+    let bad = |why: &str| UrlError::new(UrlErrorKind::BadHost, item, why.to_owned());
+    if host.is_empty() {
+        return Err(bad("host name is empty"));
+    }
+    if host.len() > 253 {
+        return Err(bad("host name is longer than 253 characters"));
+    }
+    let numeric = host.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if numeric && host.parse::<Ipv4Addr>().is_err() {
+        return Err(bad("not a valid IPv4 address"));
+    }
+    for label in host.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err(bad("each dot-separated label must be 1 to 63 characters"));
+        }
+        if !label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(bad(
+                "host names may hold letters, digits, `-`, `_` and `.` only",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_port(item: &str, port: &str) -> Result<u16, UrlError> {
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && port.chars().all(|c| c.is_ascii_digit()) => Ok(p),
+        _ => Err(UrlError::new(
+            UrlErrorKind::BadPort,
+            item,
+            format!("port `{port}` must be a number from 1 to 65535"),
+        )),
+    }
+}
+
+fn decode(s: &str) -> Result<String, std::str::Utf8Error> {
+    percent_decode_str(s).decode_utf8().map(|c| c.into_owned())
+}
+
+/// The first of `chars` outside brackets and parentheses.
+fn top_level_find(s: &str, chars: &[char]) -> Option<usize> {
+    let mut depth = 0i32;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            c if depth <= 0 && chars.contains(&c) => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn split_top_level(s: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = s;
+    while let Some(i) = top_level_find(rest, &[sep]) {
+        parts.push(&rest[..i]);
+        rest = &rest[i + sep.len_utf8()..];
+    }
+    parts.push(rest);
+    parts
+}

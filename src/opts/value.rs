@@ -1,0 +1,119 @@
+//! Reading option values: durations with units, Connector/J milliseconds, booleans, lists.
+//!
+//! Our own duration options take a unit (`250ms`, `5s`, `2m`); a bare number is refused,
+//! except `0`, because mysql_async reads bare numbers as seconds and Connector/J as
+//! milliseconds, and a guess either way is a bug waiting. Connector/J's names keep
+//! Connector/J's unit: a bare number of milliseconds.
+
+use std::time::Duration;
+
+/// A duration with a unit: `ms`, `s`, `m`, `h`; decimals allowed (`1.5s`). `0` alone is zero.
+pub(crate) fn duration(value: &str) -> Result<Duration, String> {
+    let v = value.trim();
+    if v == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| "add a unit, for example 250ms, 5s or 2m".to_owned())?;
+    let (number, unit) = v.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| "expected a number with a unit, for example 250ms, 5s or 2m".to_owned())?;
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("unknown unit `{unit}`: use ms, s, m or h")),
+    };
+    let secs = number * scale;
+    if !secs.is_finite() || secs > 365.0 * 24.0 * 3600.0 {
+        return Err("too long: at most a year".to_owned());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// A Connector/J duration: a whole number of milliseconds. A unit is accepted too.
+pub(crate) fn millis(value: &str) -> Result<Duration, String> {
+    let v = value.trim();
+    match v.parse::<u64>() {
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(_) if v.ends_with(|c: char| c.is_ascii_alphabetic()) => duration(v),
+        Err(_) => Err("expected a whole number of milliseconds".to_owned()),
+    }
+}
+
+/// A boolean as Connector/J and mysql_async write them.
+pub(crate) fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err("expected true or false".to_owned()),
+    }
+}
+
+/// A non-negative whole number no larger than `max`.
+pub(crate) fn count(value: &str, max: u64) -> Result<u64, String> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("expected a whole number from 0 to {max}")),
+    }
+}
+
+/// A comma-separated list; empty items are dropped.
+pub(crate) fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_units() {
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(duration("0"), Ok(Duration::ZERO));
+        assert!(duration("250").unwrap_err().contains("unit"));
+        assert!(duration("5x").unwrap_err().contains("unknown unit"));
+        assert!(duration("").is_err());
+        assert!(duration("1e400s").is_err());
+    }
+
+    #[test]
+    fn connector_j_durations_are_milliseconds() {
+        assert_eq!(millis("1500"), Ok(Duration::from_millis(1500)));
+        assert_eq!(millis("2s"), Ok(Duration::from_secs(2)));
+        assert!(millis("-1").is_err());
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("strategy", "stratgy"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+    }
+}

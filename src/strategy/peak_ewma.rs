@@ -1,0 +1,63 @@
+//! `peakEwma`: power of two choices over latency times load.
+//!
+//! From Finagle, as in tower's `balance::p2c` with `load::PeakEwma`: pick two distinct
+//! candidates at random and take the one with the lower cost, `latency × (in_flight + 1)`.
+//! Comparing two random hosts instead of all of them avoids herding: every client choosing
+//! the single best host at once would overload it. The in-flight count makes a host that is
+//! momentarily busy less attractive before its latency estimate has caught up; the peak EWMA
+//! (see `stats.rs`) reacts to a slowdown at once. An unmeasured host costs nothing, so it is
+//! measured soon.
+
+use std::time::Duration;
+
+use super::{BalanceStrategy, Candidate, random_index};
+
+/// Two random choices, lower `latency × (in_flight + 1)` wins.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PeakEwma;
+
+fn cost(c: &Candidate<'_>) -> f64 {
+    c.latency().unwrap_or(Duration::ZERO).as_secs_f64() * (c.in_flight() as f64 + 1.0)
+}
+
+impl BalanceStrategy for PeakEwma {
+    fn pick(&self, candidates: &[Candidate<'_>]) -> usize {
+        let n = candidates.len();
+        if n == 1 {
+            return 0;
+        }
+        let a = random_index(n);
+        let b = (a + 1 + random_index(n - 1)) % n;
+        if cost(&candidates[b]) < cost(&candidates[a]) {
+            b
+        } else {
+            a
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::testing::Hosts;
+
+    #[test]
+    fn the_slow_host_is_never_picked_over_a_fast_one() {
+        let hosts = Hosts::new(&[Some(5), Some(100), Some(5)]);
+        let h = hosts.histogram(&PeakEwma, 3000);
+        // Host 1 loses every comparison it is in; the others split the picks.
+        assert_eq!(h[1], 0, "{h:?}");
+        assert!(h[0] > 1000 && h[2] > 1000, "{h:?}");
+    }
+
+    #[test]
+    fn load_counts() {
+        let hosts = Hosts::new(&[Some(5), Some(5)]);
+        let _busy: Vec<_> = (0..3)
+            .map(|_| {
+                hosts.stats[0].in_flight_for_test();
+            })
+            .collect();
+        assert_eq!(hosts.histogram(&PeakEwma, 100), [0, 100]);
+    }
+}

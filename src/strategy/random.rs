@@ -1,0 +1,29 @@
+//! `random`: every candidate equally likely.
+//!
+//! Connector/J's default. With a host removed (blacklisted) its share spreads evenly over all
+//! the others, rather than landing on the next host in the list.
+
+use super::{BalanceStrategy, Candidate, random_index};
+
+/// Uniformly random choice.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Random;
+
+impl BalanceStrategy for Random {
+    fn pick(&self, candidates: &[Candidate<'_>]) -> usize {
+        random_index(candidates.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::testing::Hosts;
+
+    #[test]
+    fn spreads_evenly() {
+        let hosts = Hosts::new(&[None, None, None]);
+        let h = hosts.histogram(&Random, 3000);
+        assert!(h.iter().all(|&n| n > 800), "{h:?}");
+    }
+}
