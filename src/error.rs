@@ -57,6 +57,18 @@ pub enum Error {
         cause: Box<mysql_async::Error>,
     },
 
+    /// The host failed while the session held state that cannot move to another host (a
+    /// temporary table, a user variable, a lock). That state is gone.
+    #[error("session state lost: host {host} failed while the session held {what} ({cause})")]
+    SessionLost {
+        /// The host that failed.
+        host: HostAddr,
+        /// What was lost.
+        what: &'static str,
+        /// What the driver reported.
+        cause: Box<mysql_async::Error>,
+    },
+
     /// A network step took longer than its bound. The connection was dropped.
     #[error("{step} on host {host} took longer than {after:?}")]
     Timeout {
@@ -96,6 +108,17 @@ impl Error {
         match err {
             mysql_async::Error::Other(inner) => inner.downcast_ref::<Error>(),
             _ => None,
+        }
+    }
+
+    /// Takes this crate's error out of a `mysql_async::Error`, or wraps a plain one.
+    pub fn from_mysql_owned(err: mysql_async::Error) -> Error {
+        match err {
+            mysql_async::Error::Other(inner) => match inner.downcast::<Error>() {
+                Ok(ours) => *ours,
+                Err(other) => Error::Mysql(mysql_async::Error::Other(other)),
+            },
+            e => Error::Mysql(e),
         }
     }
 

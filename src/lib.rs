@@ -10,13 +10,17 @@
 //! - [`strategy`]: how a host is picked ([`BalanceStrategy`]).
 //! - [`blacklist`]: the process-wide, time-bounded blacklist ([`Blacklist`]).
 //! - [`checker`]: which errors mean "this host is bad" ([`ExceptionChecker`]).
+//! - [`balancer`]: picking a host and switching at once on failure ([`Balancer`]).
+//! - [`conn`]: the logical connection ([`LoadBalancedConnection`]).
 //! - [`stats`]: per-host response times and load, shared process-wide.
 //! - [`sandbox`]: real `mariadbd` servers and a fault proxy, for tests and the demo.
 
 #![warn(missing_docs)]
 
+pub mod balancer;
 pub mod blacklist;
 pub mod checker;
+pub mod conn;
 mod error;
 pub mod opts;
 pub mod stats;
@@ -25,8 +29,10 @@ pub mod strategy;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 
+pub use balancer::Balancer;
 pub use blacklist::{Blacklist, BlacklistEntry};
 pub use checker::{ExceptionChecker, StandardChecker};
+pub use conn::{LbTransaction, LoadBalancedConnection};
 pub use error::{Error, HostFailures, Result, UrlError, UrlErrorKind};
 pub use opts::{HostAddr, HostSpec, LbOpts, LbOptsBuilder, Mode, Role, StrategyKind};
 pub use strategy::{BalanceStrategy, Candidate};

@@ -1,0 +1,231 @@
+//! Picking a host and getting a working connection to it, switching at once on failure.
+//!
+//! This is the fix the project exists for. Connector/J with `autoReconnect` sleeps inside the
+//! driver between reconnect attempts to a dead host while healthy hosts sit idle. Here a
+//! failed attempt blacklists the host (process-wide) and the next candidate is tried at once:
+//!
+//! 1. Candidates are the hosts not tried yet in this call and not blacklisted (an expired
+//!    entry counts as a candidate; the blacklist admits one probe to it at a time).
+//! 2. The strategy picks one; the attempt is bounded by `connect_timeout`.
+//! 3. Success takes the host off the blacklist. A failure the exception checker blames on the
+//!    host blacklists it and goes back to 1. Any other failure (a bad password: every host
+//!    would say the same) is returned at once, and no host is blacklisted.
+//! 4. When no candidate is left, the blacklisted hosts are tried too, soonest-expiring first,
+//!    still without sleeping; then the caller gets one error listing every host and why.
+//!
+//! A [`Balancer`] holds what a group of handles shares: the options, the strategy instance,
+//! the checker, the blacklist and each host's stats. Pools and connections both use it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::time::timeout;
+
+use crate::blacklist::{Admission, Blacklist};
+use crate::checker::{self, ExceptionChecker};
+use crate::error::{Error, HostFailures};
+use crate::opts::{HostAddr, HostSpec, LbOpts};
+use crate::stats::HostStats;
+use crate::strategy::{self, BalanceStrategy, Candidate};
+
+/// One configured host and its shared stats.
+pub(crate) struct Host {
+    pub spec: HostSpec,
+    pub stats: Arc<HostStats>,
+}
+
+/// What a group of handles shares.
+pub struct Balancer {
+    pub(crate) opts: LbOpts,
+    pub(crate) hosts: Vec<Host>,
+    pub(crate) strategy: Arc<dyn BalanceStrategy>,
+    pub(crate) checker: Arc<dyn ExceptionChecker>,
+    pub(crate) blacklist: Arc<Blacklist>,
+}
+
+impl std::fmt::Debug for Balancer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Balancer")
+            .field(
+                "hosts",
+                &self.hosts.iter().map(|h| &h.spec.addr).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Balancer {
+    /// A balancer over `opts`' hosts using the process-wide blacklist.
+    pub fn new(opts: LbOpts) -> Arc<Balancer> {
+        Balancer::with_blacklist(opts, Blacklist::global())
+    }
+
+    /// A balancer with its own blacklist (tests; isolated groups).
+    pub fn with_blacklist(opts: LbOpts, blacklist: Arc<Blacklist>) -> Arc<Balancer> {
+        let hosts = opts
+            .hosts
+            .iter()
+            .map(|spec| Host {
+                spec: spec.clone(),
+                stats: HostStats::of(&spec.addr),
+            })
+            .collect();
+        Arc::new(Balancer {
+            strategy: strategy::from_opts(&opts),
+            checker: checker::from_opts(&opts),
+            hosts,
+            blacklist,
+            opts,
+        })
+    }
+
+    /// The options.
+    pub fn opts(&self) -> &LbOpts {
+        &self.opts
+    }
+
+    /// The blacklist in use.
+    pub fn blacklist(&self) -> &Arc<Blacklist> {
+        &self.blacklist
+    }
+
+    /// The address of host `i`.
+    pub(crate) fn addr(&self, i: usize) -> &HostAddr {
+        &self.hosts[i].spec.addr
+    }
+
+    /// Whether the checker blames `err` on the host.
+    pub(crate) fn is_host_failure(&self, err: &mysql_async::Error) -> bool {
+        self.checker.is_host_failure(err)
+    }
+
+    /// Blacklists host `i` for the configured time and counts the failure.
+    pub(crate) fn mark_failed(&self, i: usize, why: &mysql_async::Error) {
+        self.hosts[i].stats.record_error();
+        self.blacklist
+            .add(self.addr(i), self.opts.blacklist_timeout, why.to_string());
+    }
+
+    /// Picks among `among` (host indices) by the strategy, skipping blacklisted hosts and
+    /// those in `exclude`. `None` when no host is available.
+    pub(crate) fn pick(&self, among: &[usize], exclude: &[usize]) -> Option<usize> {
+        let open: Vec<usize> = among
+            .iter()
+            .copied()
+            .filter(|i| !exclude.contains(i) && !self.blacklist.contains(self.addr(*i)))
+            .collect();
+        if open.is_empty() {
+            return None;
+        }
+        let cands: Vec<Candidate<'_>> = open
+            .iter()
+            .map(|&i| Candidate::new(&self.hosts[i].spec.addr, i, &self.hosts[i].stats))
+            .collect();
+        let k = self.strategy.pick(&cands).min(open.len() - 1);
+        Some(open[k])
+    }
+
+    /// Runs `attempt` on hosts chosen by the strategy until one succeeds, as the module docs
+    /// describe. Each attempt is bounded by `connect_timeout`. Never sleeps.
+    pub(crate) async fn establish<T, F, Fut>(
+        &self,
+        among: &[usize],
+        mut attempt: F,
+    ) -> Result<(usize, T), Error>
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = mysql_async::Result<T>>,
+    {
+        let mut failures = HostFailures::default();
+        let window = self.opts.connect_timeout;
+        for _round in 0..self.opts.retries_all_down.max(1) {
+            let mut tried: Vec<usize> = Vec::new();
+            // Phase 1: hosts the blacklist lets through, in the strategy's order.
+            while let Some(i) = self.pick_admitted(among, &tried) {
+                tried.push(i);
+                match self.try_host(i, &mut attempt).await {
+                    Ok(t) => return Ok((i, t)),
+                    Err(e) if self.is_host_failure(&e) => {
+                        self.mark_failed(i, &e);
+                        failures.0.push((self.addr(i).clone(), e.to_string()));
+                    }
+                    Err(e) => return Err(Error::Mysql(e)),
+                }
+            }
+            // Phase 2: everything else, soonest-expiring blacklist entry first.
+            let mut rest: Vec<usize> = among
+                .iter()
+                .copied()
+                .filter(|i| !tried.contains(i))
+                .collect();
+            rest.sort_by_key(|&i| self.blacklist.expiry(self.addr(i)));
+            for i in rest {
+                match self.try_host(i, &mut attempt).await {
+                    Ok(t) => return Ok((i, t)),
+                    Err(e) if self.is_host_failure(&e) => {
+                        self.mark_failed(i, &e);
+                        failures.0.push((self.addr(i).clone(), e.to_string()));
+                    }
+                    Err(e) => return Err(Error::Mysql(e)),
+                }
+            }
+            let _ = window;
+        }
+        Err(Error::AllHostsFailed(failures))
+    }
+
+    /// Like `pick`, but an expired blacklist entry is a candidate, and picking it claims the
+    /// single probe slot; a host being probed by someone else is skipped.
+    fn pick_admitted(&self, among: &[usize], tried: &[usize]) -> Option<usize> {
+        let mut skip: Vec<usize> = tried.to_vec();
+        loop {
+            let open: Vec<usize> = among
+                .iter()
+                .copied()
+                .filter(|i| {
+                    !skip.contains(i)
+                        && !matches!(
+                            self.blacklist.expiry(self.addr(*i)),
+                            Some(t) if t > tokio::time::Instant::now()
+                        )
+                })
+                .collect();
+            if open.is_empty() {
+                return None;
+            }
+            let cands: Vec<Candidate<'_>> = open
+                .iter()
+                .map(|&i| Candidate::new(&self.hosts[i].spec.addr, i, &self.hosts[i].stats))
+                .collect();
+            let i = open[self.strategy.pick(&cands).min(open.len() - 1)];
+            match self
+                .blacklist
+                .admit(self.addr(i), self.opts.connect_timeout)
+            {
+                Admission::Open | Admission::Probe => return Some(i),
+                Admission::Blocked(_) => skip.push(i),
+            }
+        }
+    }
+
+    async fn try_host<T, F, Fut>(&self, i: usize, attempt: &mut F) -> mysql_async::Result<T>
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = mysql_async::Result<T>>,
+    {
+        let bound = self.opts.connect_timeout;
+        let result = match timeout(bound, attempt(i)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout {
+                host: self.addr(i).clone(),
+                step: "connect",
+                after: bound,
+            }
+            .into_mysql()),
+        };
+        if result.is_ok() {
+            self.blacklist.remove(self.addr(i));
+        }
+        result
+    }
+}

@@ -1,0 +1,377 @@
+//! `Queryable` for [`LoadBalancedConnection`]: every method runs through `begin` / `finish`.
+//!
+//! The collecting text methods (`query`, `query_first`, `query_drop`) loop: a plain read that
+//! met a host failure runs once more on another host. Methods that hand rows to the caller as
+//! they arrive, and prepared-statement methods, make one attempt.
+
+use futures_core::future::BoxFuture;
+use mysql_async::prelude::{AsQuery, FromRow, Queryable, StatementLike};
+use mysql_async::{BinaryProtocol, Params, QueryResult, Statement, TextProtocol};
+
+use super::classify::{Class, classify};
+use super::{LoadBalancedConnection, Step};
+use crate::error::Error;
+
+type MyResult<T> = mysql_async::Result<T>;
+
+/// Bounds `fut` by `limit`; on expiry the error says which host and step.
+async fn bounded<T>(
+    limit: Option<std::time::Duration>,
+    host: &crate::HostAddr,
+    fut: impl std::future::Future<Output = MyResult<T>>,
+) -> MyResult<T> {
+    match limit {
+        None => fut.await,
+        Some(after) => match tokio::time::timeout(after, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout {
+                host: host.clone(),
+                step: "statement",
+                after,
+            }
+            .into_mysql()),
+        },
+    }
+}
+
+/// Runs a text statement: `begin`, the call on the current `Conn`, `finish`; again on
+/// `Step::Retry` (at most once: `finish` allows one retry).
+macro_rules! run_text {
+    ($self:ident, $sql:expr, $retry:expr, |$conn:ident, $q:ident| $call:expr) => {{
+        let sql: Vec<u8> = $sql;
+        let class = classify(&sql);
+        let mut retry = $retry;
+        loop {
+            let ticket = $self.begin().await?;
+            let limit = $self.socket_timeout();
+            let host = $self.current_addr();
+            let result = match $self.conn_mut() {
+                Ok($conn) => {
+                    let $q: &[u8] = &sql;
+                    bounded(limit, &host, $call).await
+                }
+                Err(e) => Err(e),
+            };
+            match $self.finish(ticket, &class, &sql, retry, result).await {
+                Step::Done(r) => break r,
+                Step::Retry => retry = false,
+            }
+        }
+    }};
+}
+
+/// Runs a prepared statement once.
+macro_rules! run_exec {
+    ($self:ident, $stmt_ty:ty, |$conn:ident| $call:expr) => {{
+        $self.check_stale::<$stmt_ty>()?;
+        let ticket = $self.begin().await?;
+        let limit = $self.socket_timeout();
+        let host = $self.current_addr();
+        let result = match $self.conn_mut() {
+            Ok($conn) => bounded(limit, &host, $call).await,
+            Err(e) => Err(e),
+        };
+        match $self
+            .finish(ticket, &Class::OPAQUE, b"", false, result)
+            .await
+        {
+            Step::Done(r) => r,
+            Step::Retry => unreachable!("prepared statements are never retried"),
+        }
+    }};
+}
+
+impl Queryable for LoadBalancedConnection {
+    fn ping(&mut self) -> BoxFuture<'_, MyResult<()>> {
+        Box::pin(async move {
+            let limit = Some(self.opts().ping_timeout);
+            let ticket = self.begin().await?;
+            let host = self.current_addr();
+            let result = match self.conn_mut() {
+                Ok(c) => bounded(limit, &host, c.ping()).await,
+                Err(e) => Err(e),
+            };
+            match self
+                .finish(ticket, &classify(b"SELECT 1"), b"", true, result)
+                .await
+            {
+                Step::Done(r) => r,
+                // The host failed and is blacklisted; a ping on the next host answers for
+                // the handle.
+                Step::Retry => {
+                    let ticket = self.begin().await?;
+                    let host = self.current_addr();
+                    let result = match self.conn_mut() {
+                        Ok(c) => bounded(limit, &host, c.ping()).await,
+                        Err(e) => Err(e),
+                    };
+                    match self
+                        .finish(ticket, &Class::OPAQUE, b"", false, result)
+                        .await
+                    {
+                        Step::Done(r) => r,
+                        Step::Retry => Ok(()),
+                    }
+                }
+            }
+        })
+    }
+
+    fn query_iter<'a, Q>(
+        &'a mut self,
+        query: Q,
+    ) -> BoxFuture<'a, MyResult<QueryResult<'a, 'static, TextProtocol>>>
+    where
+        Q: AsQuery + 'a,
+    {
+        Box::pin(async move {
+            let sql = query.as_query().into_owned();
+            let class = classify(&sql);
+            let ticket = self.begin().await?;
+            // The result borrows the connection, so the handle's bookkeeping happens now
+            // and a failure is handled through a detached path.
+            self.note_statement(&class, &sql);
+            let limit = self.socket_timeout();
+            let host = self.current_addr();
+            let detached = self.detach(ticket, class);
+            let conn = self.conn_mut()?;
+            match bounded(limit, &host, conn.query_iter(sql)).await {
+                Ok(r) => {
+                    detached.succeeded();
+                    Ok(r)
+                }
+                // `conn` stays borrowed by the Ok arm; `begin` checks it next time.
+                Err(e) => Err(detached.failed(e, false)),
+            }
+        })
+    }
+
+    fn prep<'a, Q>(&'a mut self, query: Q) -> BoxFuture<'a, MyResult<Statement>>
+    where
+        Q: AsQuery + 'a,
+    {
+        Box::pin(async move {
+            let sql = query.as_query().into_owned();
+            // Preparing has no effect on data: retry it like a read.
+            let class = classify(b"SELECT 1");
+            let mut retry = true;
+            loop {
+                let ticket = self.begin().await?;
+                let limit = self.socket_timeout();
+                let host = self.current_addr();
+                let result = match self.conn_mut() {
+                    Ok(c) => bounded(limit, &host, c.prep(&*sql)).await,
+                    Err(e) => Err(e),
+                };
+                match self.finish(ticket, &class, &sql, retry, result).await {
+                    Step::Done(Ok(stmt)) => {
+                        if let Some(p) = self.current_physical() {
+                            p.open_stmts.push(stmt.id());
+                        }
+                        break Ok(stmt);
+                    }
+                    Step::Done(Err(e)) => break Err(e),
+                    Step::Retry => retry = false,
+                }
+            }
+        })
+    }
+
+    fn close(&mut self, stmt: Statement) -> BoxFuture<'_, MyResult<()>> {
+        Box::pin(async move {
+            let before = self.stale_stmts.len();
+            self.stale_stmts
+                .retain(|(_, conn, id)| !(*conn == stmt.connection_id() && *id == stmt.id()));
+            if self.stale_stmts.len() != before {
+                return Ok(());
+            }
+            let Some(p) = self.current_physical() else {
+                return Ok(());
+            };
+            if p.conn.id() != stmt.connection_id() {
+                return Ok(());
+            }
+            p.open_stmts.retain(|id| *id != stmt.id());
+            p.conn.close(stmt).await
+        })
+    }
+
+    fn exec_iter<'a: 's, 's, Q, P>(
+        &'a mut self,
+        stmt: Q,
+        params: P,
+    ) -> BoxFuture<'s, MyResult<QueryResult<'a, 'static, BinaryProtocol>>>
+    where
+        Q: StatementLike + 's,
+        P: Into<Params>,
+    {
+        let params = params.into();
+        Box::pin(async move {
+            self.check_stale::<Q>()?;
+            let ticket = self.begin().await?;
+            let limit = self.socket_timeout();
+            let host = self.current_addr();
+            let detached = self.detach(ticket, Class::OPAQUE);
+            let conn = self.conn_mut()?;
+            match bounded(limit, &host, conn.exec_iter(stmt, params)).await {
+                Ok(r) => {
+                    detached.succeeded();
+                    Ok(r)
+                }
+                // `conn` stays borrowed by the Ok arm; `begin` checks it next time.
+                Err(e) => Err(detached.failed(e, false)),
+            }
+        })
+    }
+
+    fn exec_batch<'a: 'b, 'b, S, P, I>(
+        &'a mut self,
+        stmt: S,
+        params_iter: I,
+    ) -> BoxFuture<'b, MyResult<()>>
+    where
+        S: StatementLike + 'b,
+        I: IntoIterator<Item = P> + Send + 'b,
+        I::IntoIter: Send,
+        P: Into<Params> + Send,
+    {
+        Box::pin(async move { run_exec!(self, S, |c| c.exec_batch(stmt, params_iter)) })
+    }
+
+    fn query<'a, T, Q>(&'a mut self, query: Q) -> BoxFuture<'a, MyResult<Vec<T>>>
+    where
+        Q: AsQuery + 'a,
+        T: FromRow + Send + 'static,
+    {
+        Box::pin(
+            async move { run_text!(self, query.as_query().into_owned(), true, |c, q| c.query(q)) },
+        )
+    }
+
+    fn query_first<'a, T, Q>(&'a mut self, query: Q) -> BoxFuture<'a, MyResult<Option<T>>>
+    where
+        Q: AsQuery + 'a,
+        T: FromRow + Send + 'static,
+    {
+        Box::pin(async move {
+            run_text!(self, query.as_query().into_owned(), true, |c, q| c
+                .query_first(q))
+        })
+    }
+
+    fn query_map<'a, T, F, Q, U>(
+        &'a mut self,
+        query: Q,
+        mut f: F,
+    ) -> BoxFuture<'a, MyResult<Vec<U>>>
+    where
+        Q: AsQuery + 'a,
+        T: FromRow + Send + 'static,
+        F: FnMut(T) -> U + Send + 'a,
+        U: Send,
+    {
+        Box::pin(async move {
+            run_text!(self, query.as_query().into_owned(), false, |c, q| c
+                .query_map(q, &mut f))
+        })
+    }
+
+    fn query_fold<'a, T, F, Q, U>(
+        &'a mut self,
+        query: Q,
+        init: U,
+        f: F,
+    ) -> BoxFuture<'a, MyResult<U>>
+    where
+        Q: AsQuery + 'a,
+        T: FromRow + Send + 'static,
+        F: FnMut(U, T) -> U + Send + 'a,
+        U: Send + 'a,
+    {
+        Box::pin(async move {
+            // Runs once (no retry), so the accumulator and closure move in.
+            let mut once = Some((init, f));
+            run_text!(self, query.as_query().into_owned(), false, |c, q| {
+                let (init, f) = once.take().expect("query_fold runs once");
+                c.query_fold(q, init, f)
+            })
+        })
+    }
+
+    fn query_drop<'a, Q>(&'a mut self, query: Q) -> BoxFuture<'a, MyResult<()>>
+    where
+        Q: AsQuery + 'a,
+    {
+        Box::pin(async move {
+            run_text!(self, query.as_query().into_owned(), true, |c, q| c
+                .query_drop(q))
+        })
+    }
+
+    fn exec<'a: 'b, 'b, T, S, P>(
+        &'a mut self,
+        stmt: S,
+        params: P,
+    ) -> BoxFuture<'b, MyResult<Vec<T>>>
+    where
+        S: StatementLike + 'b,
+        P: Into<Params> + Send + 'b,
+        T: FromRow + Send + 'static,
+    {
+        Box::pin(async move { run_exec!(self, S, |c| c.exec(stmt, params)) })
+    }
+
+    fn exec_first<'a: 'b, 'b, T, S, P>(
+        &'a mut self,
+        stmt: S,
+        params: P,
+    ) -> BoxFuture<'b, MyResult<Option<T>>>
+    where
+        S: StatementLike + 'b,
+        P: Into<Params> + Send + 'b,
+        T: FromRow + Send + 'static,
+    {
+        Box::pin(async move { run_exec!(self, S, |c| c.exec_first(stmt, params)) })
+    }
+
+    fn exec_map<'a: 'b, 'b, T, S, P, U, F>(
+        &'a mut self,
+        stmt: S,
+        params: P,
+        f: F,
+    ) -> BoxFuture<'b, MyResult<Vec<U>>>
+    where
+        S: StatementLike + 'b,
+        P: Into<Params> + Send + 'b,
+        T: FromRow + Send + 'static,
+        F: FnMut(T) -> U + Send + 'a,
+        U: Send + 'a,
+    {
+        Box::pin(async move { run_exec!(self, S, |c| c.exec_map(stmt, params, f)) })
+    }
+
+    fn exec_fold<'a: 'b, 'b, T, S, P, U, F>(
+        &'a mut self,
+        stmt: S,
+        params: P,
+        init: U,
+        f: F,
+    ) -> BoxFuture<'b, MyResult<U>>
+    where
+        S: StatementLike + 'b,
+        P: Into<Params> + Send + 'b,
+        T: FromRow + Send + 'static,
+        F: FnMut(U, T) -> U + Send + 'a,
+        U: Send + 'a,
+    {
+        Box::pin(async move { run_exec!(self, S, |c| c.exec_fold(stmt, params, init, f)) })
+    }
+
+    fn exec_drop<'a: 'b, 'b, S, P>(&'a mut self, stmt: S, params: P) -> BoxFuture<'b, MyResult<()>>
+    where
+        S: StatementLike + 'b,
+        P: Into<Params> + Send + 'b,
+    {
+        Box::pin(async move { run_exec!(self, S, |c| c.exec_drop(stmt, params)) })
+    }
+}
