@@ -1,0 +1,41 @@
+//! Helpers shared by the integration tests: URLs for a sandbox, and small queries.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_lb::sandbox::{PASSWORD, Sandbox, USER};
+use mysql_lb::{HostAddr, LbOpts, LoadBalancedConnection};
+
+/// A URL over the given ports with extra query options.
+pub fn url_for(ports: &[u16], options: &str) -> String {
+    let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    format!("mysql://{USER}:{PASSWORD}@{}/?{options}", hosts.join(","))
+}
+
+/// Options over every server of the sandbox.
+pub fn opts(sb: &Sandbox, options: &str) -> LbOpts {
+    let ports: Vec<u16> = (0..sb.len()).map(|i| sb.port(i)).collect();
+    url_for(&ports, options).parse().expect("test URL parses")
+}
+
+/// The address of server `i`.
+pub fn addr(sb: &Sandbox, i: usize) -> HostAddr {
+    HostAddr::new("127.0.0.1", sb.port(i))
+}
+
+/// The port of the server that answers.
+pub async fn served_by(conn: &mut LoadBalancedConnection) -> mysql_async::Result<u16> {
+    let port: Option<u16> = conn.query_first("SELECT @@port").await?;
+    Ok(port.expect("one row"))
+}
+
+/// Runs `sql` on every server of the sandbox.
+pub async fn on_all(sb: &Sandbox, sql: &str) {
+    for i in 0..sb.len() {
+        sb.exec(i, sql).await.expect("setup SQL");
+    }
+}
+
+/// A bound for test waits.
+pub const BOUND: Duration = Duration::from_secs(30);
