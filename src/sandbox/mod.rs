@@ -1,1 +1,41 @@
-//! Real MariaDB servers for tests and the demo (placeholder, being written).
+//! Real MariaDB servers and a TCP fault proxy, for tests and the `demo` command.
+//!
+//! A load balancer is only as good as its behaviour when hosts die, hang or drop
+//! connections, and mocks of the MySQL protocol do not reproduce how a real server and
+//! `mysql_async` react to that. This module therefore runs real `mariadbd` processes
+//! ([`Sandbox`]) and puts a misbehaving TCP hop in front of them on demand ([`FaultProxy`]).
+//!
+//! The pieces, one concept per file:
+//! - [`Sandbox`] (`cluster.rs`): N servers in one temp dir, with kill / pause / restart.
+//! - `server.rs`: one `mariadbd` process, started on a port and waited for by reading its log.
+//! - `template.rs`: the data directory made once by `mariadb-install-db` and copied per server.
+//! - `spawner.rs`: the single thread that forks every child, so children die with the process.
+//! - `exit.rs`: killing servers and removing dirs of undropped sandboxes at normal exit.
+//! - `tempdirs.rs`: naming the per-process temp dirs and sweeping those of dead processes.
+//! - [`FaultProxy`] (`proxy.rs`): Pass / Latency / Blackhole / Reset / Refuse in front of a server.
+//! - [`SandboxError`] (`error.rs`).
+//!
+//! Every connection made to a sandbox server through a proxy must use
+//! `prefer_socket(false)`: by default `mysql_async` reads `@@socket` after a TCP connect and
+//! switches to that Unix socket when the path exists, which would silently bypass the proxy.
+//! [`Sandbox::opts`] already sets it.
+
+mod cluster;
+mod error;
+mod exit;
+mod proxy;
+mod server;
+mod spawner;
+mod tempdirs;
+mod template;
+
+pub use cluster::{Sandbox, SandboxOptions};
+pub use error::SandboxError;
+pub use proxy::{FaultProxy, ProxyMode};
+
+/// The account every sandbox server has: `ALL PRIVILEGES ... WITH GRANT OPTION`, reachable
+/// over TCP from 127.0.0.1.
+pub const USER: &str = "lb";
+
+/// The password of [`USER`].
+pub const PASSWORD: &str = "lb-secret";

@@ -1,0 +1,332 @@
+//! [`Sandbox`]: N real `mariadbd` servers on 127.0.0.1, for tests and the demo.
+//!
+//! Built for speed and for never leaking a server:
+//! - Start-up copies a cached template data dir (see `template.rs`) instead of running
+//!   `mariadb-install-db` per server, spawns all servers before waiting for any, and waits by
+//!   reading their logs rather than polling, so three servers start in about a second.
+//! - Ports are found by binding port 0 and releasing it; a server that then loses the race
+//!   for its port ("Address already in use") is retried on a new one.
+//! - Servers die with the `Sandbox` (drop, including unwinding from a failed test) and with
+//!   the process (PDEATHSIG via the spawner thread, see `spawner.rs`); temp dirs of dead
+//!   processes are swept on the next start (see `tempdirs.rs`).
+//! - All methods take `&self`, so one `Arc<Sandbox>` (or a `static`) can be shared by tasks
+//!   and tests; per-server state sits behind its own mutex.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+
+use super::error::SandboxError;
+use super::server::{LaunchConfig, Server, StartError, fits_sun_path, free_port};
+use super::tempdirs::{SANDBOX_PREFIX, copy_tree, create_owned_dir, sweep_stale};
+use super::template::{self, Binaries};
+use super::{PASSWORD, USER};
+
+/// How many fresh ports a server gets when its port turns out to be taken.
+const PORT_ATTEMPTS: usize = 5;
+/// How long [`Sandbox::restart`] keeps trying to get its old port back.
+const RESTART_PORT_WAIT: Duration = Duration::from_secs(5);
+
+/// Options for [`Sandbox::start_with`].
+///
+/// ```
+/// # use std::time::Duration;
+/// # use mysql_lb::sandbox::SandboxOptions;
+/// let opts = SandboxOptions::default()
+///     .arg("--wait-timeout=1")
+///     .arg("--max-connections=5")
+///     .ready_timeout(Duration::from_secs(60));
+/// assert_eq!(opts.server_args.len(), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Extra `mariadbd` arguments for every server, e.g. `--wait-timeout=1`. They come after
+    /// the sandbox's own, so they win over them. `mariadbd` clamps out-of-range values
+    /// silently: `--max-connections=5` gives 10, its minimum.
+    pub server_args: Vec<String>,
+    /// Bound on the wait for a server to be ready for connections (default 30 s).
+    pub ready_timeout: Duration,
+    /// Bound on each [`Sandbox::sql`] call, connect included (default 10 s).
+    pub sql_timeout: Duration,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            server_args: Vec::new(),
+            ready_timeout: Duration::from_secs(30),
+            sql_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl SandboxOptions {
+    /// Adds one `mariadbd` argument for every server.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.server_args.push(arg.into());
+        self
+    }
+
+    /// Sets [`SandboxOptions::ready_timeout`].
+    pub fn ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// Sets [`SandboxOptions::sql_timeout`].
+    pub fn sql_timeout(mut self, timeout: Duration) -> Self {
+        self.sql_timeout = timeout;
+        self
+    }
+}
+
+/// N real `mariadbd` servers listening on 127.0.0.1, each with the account
+/// [`USER`]/[`PASSWORD`].
+///
+/// Dropping it SIGKILLs every server (paused ones too) and removes its temp dir. Server
+/// indexes run from 0 to `len() - 1`; methods taking an index panic on one out of range.
+pub struct Sandbox {
+    dir: PathBuf,
+    servers: Vec<Server>,
+    launch: LaunchConfig,
+    sql_timeout: Duration,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("dir", &self.dir)
+            .field(
+                "ports",
+                &self.servers.iter().map(Server::port).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Sandbox {
+    /// Starts `n` servers with default options and waits until all accept connections.
+    pub async fn start(n: usize) -> Result<Sandbox, SandboxError> {
+        Self::start_with(n, SandboxOptions::default()).await
+    }
+
+    /// Starts `n` servers with `opts` and waits until all accept connections.
+    pub async fn start_with(n: usize, opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
+        // Finding binaries, sweeping, building the template and copying data dirs all block.
+        let (bins, dir, template) = tokio::task::spawn_blocking(move || {
+            let bins = Binaries::find()?;
+            sweep_stale();
+            let template = template::ensure(&bins)?;
+            let dir = create_owned_dir(SANDBOX_PREFIX)
+                .map_err(|e| SandboxError::io("creating the sandbox dir", e))?;
+            Ok::<_, SandboxError>((bins, dir, template))
+        })
+        .await
+        .map_err(|e| SandboxError::io("sandbox setup task", std::io::Error::other(e)))??;
+
+        // From here on, dropping `sandbox` cleans up whatever was started.
+        super::exit::register_dir(&dir);
+        let sandbox = Sandbox {
+            servers: (0..n)
+                .map(|i| Server::new(i, dir.join(format!("s{i}"))))
+                .collect(),
+            dir,
+            launch: LaunchConfig {
+                mariadbd: bins.mariadbd,
+                extra_args: opts.server_args,
+                ready_timeout: opts.ready_timeout,
+            },
+            sql_timeout: opts.sql_timeout,
+        };
+        let targets: Vec<PathBuf> = sandbox.servers.iter().map(Server::data_dir).collect();
+        if let Some(s) = sandbox.servers.last()
+            && !fits_sun_path(&s.socket_path())
+        {
+            return Err(SandboxError::io(
+                format!(
+                    "the socket path {} is too long for a Unix socket; set TMPDIR to a shorter dir",
+                    s.socket_path().display()
+                ),
+                std::io::Error::from(std::io::ErrorKind::InvalidInput),
+            ));
+        }
+        tokio::task::spawn_blocking(move || {
+            for target in targets {
+                copy_tree(&template, &target).map_err(|e| {
+                    SandboxError::io(format!("copying the template to {}", target.display()), e)
+                })?;
+            }
+            Ok::<_, SandboxError>(())
+        })
+        .await
+        .map_err(|e| SandboxError::io("sandbox copy task", std::io::Error::other(e)))??;
+
+        // Spawn every server first, then wait: they boot in parallel.
+        let mut pending = Vec::with_capacity(n);
+        for server in &sandbox.servers {
+            pending.push(server.spawn(&sandbox.launch, free_port()?).await?);
+        }
+        for (server, first) in sandbox.servers.iter().zip(pending) {
+            let mut result = server.wait_ready(first).await;
+            let mut attempts = 1;
+            while let Err(StartError::AddrInUse(e)) = result {
+                if attempts == PORT_ATTEMPTS {
+                    return Err(e);
+                }
+                attempts += 1;
+                let pending = server.spawn(&sandbox.launch, free_port()?).await?;
+                result = server.wait_ready(pending).await;
+            }
+            result?;
+        }
+        Ok(sandbox)
+    }
+
+    /// Number of servers.
+    pub fn len(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// Whether the sandbox has no servers.
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty()
+    }
+
+    /// The 127.0.0.1 TCP port of server `i` (it keeps it across restarts).
+    pub fn port(&self, i: usize) -> u16 {
+        self.servers[i].port()
+    }
+
+    /// The TCP address of server `i`.
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port(i)))
+    }
+
+    /// A URL naming all servers: `mysql://lb:lb-secret@127.0.0.1:P1,127.0.0.1:P2/`.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = (0..self.len())
+            .map(|i| format!("127.0.0.1:{}", self.port(i)))
+            .collect();
+        format!("mysql://{USER}:{PASSWORD}@{}/", hosts.join(","))
+    }
+
+    /// SIGKILLs server `i` and reaps it; nothing happens if it is not running.
+    pub fn kill(&self, i: usize) {
+        self.servers[i].kill();
+    }
+
+    /// SIGSTOPs server `i`: like a hung host, its port still completes TCP handshakes (the
+    /// kernel does that) but nothing answers.
+    pub fn pause(&self, i: usize) {
+        self.servers[i].signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONTs server `i` after [`Sandbox::pause`].
+    pub fn resume(&self, i: usize) {
+        self.servers[i].signal(libc::SIGCONT);
+    }
+
+    /// Kills server `i` if it runs, then starts it again on the same port and data dir and
+    /// waits until it is ready. Data committed before survives (InnoDB recovers it).
+    pub async fn restart(&self, i: usize) -> Result<(), SandboxError> {
+        let server = &self.servers[i];
+        server.kill();
+        let port = server.port();
+        let give_up = tokio::time::Instant::now() + RESTART_PORT_WAIT;
+        loop {
+            let pending = server.spawn(&self.launch, port).await?;
+            match server.wait_ready(pending).await {
+                Ok(()) => return Ok(()),
+                // The port is ours to keep, so wait for whoever holds it to let go.
+                Err(StartError::AddrInUse(e)) => {
+                    if tokio::time::Instant::now() >= give_up {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(StartError::Other(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Whether server `i`'s process exists (a paused server counts as running).
+    pub fn is_running(&self, i: usize) -> bool {
+        self.servers[i].is_running()
+    }
+
+    /// The process id of server `i`, if it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.servers[i].pid()
+    }
+
+    /// Connection options for server `i` over TCP as [`USER`], with `prefer_socket(false)`
+    /// so `mysql_async` does not switch to the Unix socket behind a proxy's back.
+    pub fn opts(&self, i: usize) -> mysql_async::OptsBuilder {
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.port(i))
+            .user(Some(USER))
+            .pass(Some(PASSWORD))
+            .prefer_socket(false)
+    }
+
+    /// Runs `sql` on server `i` over a new TCP connection and returns the rows of its first
+    /// result set. Connect, query and disconnect are bounded by the sandbox's SQL timeout.
+    pub async fn sql(&self, i: usize, sql: &str) -> Result<Vec<mysql_async::Row>, SandboxError> {
+        let opts = self.opts(i);
+        let run = async {
+            let mut conn = mysql_async::Conn::new(opts).await?;
+            let rows = conn.query(sql).await?;
+            conn.disconnect().await?;
+            Ok::<_, mysql_async::Error>(rows)
+        };
+        match tokio::time::timeout(self.sql_timeout, run).await {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(source)) => Err(SandboxError::Sql { index: i, source }),
+            Err(_) => Err(SandboxError::SqlTimeout {
+                index: i,
+                after: self.sql_timeout,
+            }),
+        }
+    }
+
+    /// Runs `sql` (one or more statements) on server `i` and discards any rows.
+    pub async fn exec(&self, i: usize, sql: &str) -> Result<(), SandboxError> {
+        let opts = self.opts(i);
+        let run = async {
+            let mut conn = mysql_async::Conn::new(opts).await?;
+            conn.query_drop(sql).await?;
+            conn.disconnect().await
+        };
+        match tokio::time::timeout(self.sql_timeout, run).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(SandboxError::Sql { index: i, source }),
+            Err(_) => Err(SandboxError::SqlTimeout {
+                index: i,
+                after: self.sql_timeout,
+            }),
+        }
+    }
+
+    /// The sandbox's temp dir: `s<i>/` holds server `i`'s `data/`, `mariadbd.log` and socket.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Server `i`'s log file (everything it wrote to stderr, across restarts).
+    pub fn log_path(&self, i: usize) -> PathBuf {
+        self.servers[i].log_path()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for server in &self.servers {
+            server.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        super::exit::unregister_dir(&self.dir);
+    }
+}
