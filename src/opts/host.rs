@@ -53,7 +53,7 @@ impl fmt::Display for Role {
 /// The address of one server: host name or IP literal, and TCP port.
 ///
 /// Host names compare case-insensitively (they are stored lower-cased); IPv6 literals are
-/// stored without brackets and printed with them.
+/// stored without brackets, in canonical form (RFC 5952), and printed with brackets.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HostAddr {
     host: String,
@@ -69,10 +69,13 @@ impl HostAddr {
             .and_then(|h| h.strip_suffix(']'))
             .map(str::to_owned)
             .unwrap_or(host);
-        HostAddr {
-            host: host.to_ascii_lowercase(),
-            port,
-        }
+        // One IPv6 address has many spellings (`::1`, `0:0::1`): keep the canonical one, so
+        // that duplicates are found and the blacklist has one key per server.
+        let host = match host.parse::<std::net::Ipv6Addr>() {
+            Ok(v6) => v6.to_string(),
+            Err(_) => host.to_ascii_lowercase(),
+        };
+        HostAddr { host, port }
     }
 
     /// The host name or IP literal, IPv6 without brackets.

@@ -21,7 +21,8 @@
 //! Hosts: `host`, `host:port` (default port 3306), `[IPv6]:port`,
 //! `address=(host=h)(port=p)(type=replica)`, `(host=h,port=p,type=source)`. In a replication
 //! URL, hosts without `type` make the first host the source and the rest replicas, as in
-//! Connector/J. `user` and `password` may be given as query parameters instead.
+//! Connector/J; other URLs refuse `type=source|replica`. `user` and `password` may be given as
+//! query parameters instead.
 //!
 //! # Options
 //!
@@ -79,6 +80,15 @@ use crate::checker::ExceptionChecker;
 use crate::error::{UrlError, UrlErrorKind};
 use crate::strategy::BalanceStrategy;
 pub use crate::strategy::StrategyKind;
+
+/// Every option of the table above: our name, its Connector/J names, and the default as
+/// documented, in the table's order. `mysql_async` pass-through parameters are not included.
+pub fn option_names() -> Vec<(&'static str, &'static [&'static str], &'static str)> {
+    table::OPTIONS
+        .iter()
+        .map(|d| (d.name, d.aliases, d.default))
+        .collect()
+}
 
 /// What a connection string asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -601,12 +611,27 @@ impl LbOptsBuilder {
         }
         opts.pass_through
             .retain(|(n, v)| !(n == "prefer_socket" || table::harmless_tls_off(n, v)));
+        // Each one may be fine alone and the set not (pool_min above pool_max); `mysql_opts`
+        // relies on the set being accepted.
+        table::check_pass_through_together(&opts.pass_through)?;
         Ok(opts)
     }
 
     fn check_roles(&self, opts: &mut LbOpts) -> Result<(), UrlError> {
         let any_role = opts.hosts.iter().any(|h| h.role != Role::Any);
         if opts.mode != Mode::Replication {
+            // A typed host would be left out of `sources()` in a mode that has no replicas.
+            if let Some(h) = opts.hosts.iter().find(|h| h.role != Role::Any) {
+                return Err(UrlError::new(
+                    UrlErrorKind::Conflict,
+                    h.addr.to_string(),
+                    format!(
+                        "type={} has a meaning only in a replication URL \
+                         (mysql:replication://…); remove it or change the scheme",
+                        h.role
+                    ),
+                ));
+            }
             return Ok(());
         }
         if !any_role {

@@ -35,6 +35,14 @@ fn dur(v: &str, u: Units) -> Result<std::time::Duration, String> {
     }
 }
 
+/// For timeouts that must be bounded (the builder checks again, for code that sets them).
+fn nonzero(d: std::time::Duration) -> Result<std::time::Duration, String> {
+    if d.is_zero() {
+        return Err("must be more than 0: it is always bounded".to_owned());
+    }
+    Ok(d)
+}
+
 /// Every option, in the order of the documented table.
 pub(crate) static OPTIONS: &[OptionDef] = &[
     OptionDef {
@@ -69,7 +77,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         aliases: &["connectTimeout"],
         default: "2s",
         apply: |b, v, u| {
-            b.connect_timeout(dur(v, u)?);
+            b.connect_timeout(nonzero(dur(v, u)?)?);
             Ok(())
         },
     },
@@ -87,7 +95,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         aliases: &["loadBalancePingTimeout"],
         default: "1s",
         apply: |b, v, u| {
-            b.ping_timeout(dur(v, u)?);
+            b.ping_timeout(nonzero(dur(v, u)?)?);
             Ok(())
         },
     },
@@ -356,6 +364,26 @@ pub(crate) fn check_pass_through(name: &str, value: &str) -> Result<(), UrlError
             format!("bad value for mysql_async option {name}: {e}"),
         )
     })
+}
+
+/// Checks the mysql_async parameters as one set, as `LbOpts::mysql_opts` will use them.
+pub(crate) fn check_pass_through_together(params: &[(String, String)]) -> Result<(), UrlError> {
+    if params.len() < 2 {
+        return Ok(());
+    }
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter())
+        .finish();
+    mysql_async::Opts::from_url(&format!("mysql://probe@127.0.0.1/?{query}"))
+        .map(drop)
+        .map_err(|e| {
+            let part: Vec<String> = params.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            UrlError::new(
+                UrlErrorKind::Conflict,
+                part.join("&"),
+                format!("mysql_async options do not fit together: {e}"),
+            )
+        })
 }
 
 /// The error for an unknown name, suggesting the nearest known one.

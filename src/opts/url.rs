@@ -20,13 +20,21 @@ const SCHEMES: &str = "mysql://, mariadb://, [jdbc:]mysql:loadbalance://, \
 /// Parses a whole connection string.
 pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
     let s = input.trim();
-    let (scheme, rest) = s.split_once("://").ok_or_else(|| {
+    let no_scheme = || {
         UrlError::new(
             UrlErrorKind::UnknownScheme,
             "",
             format!("no `scheme://` at the start; accepted: {SCHEMES}"),
         )
-    })?;
+    };
+    let (scheme, rest) = s.split_once("://").ok_or_else(no_scheme)?;
+    // A `://` found later (in an option value) leaves user:password@ in `scheme`: not quoted.
+    if !scheme
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | ':'))
+    {
+        return Err(no_scheme());
+    }
     let mut b = LbOpts::builder();
     b.mode(scheme_mode(scheme)?);
 
@@ -38,8 +46,21 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
         ));
     }
     // The user information ends at the last `@` before the query: passwords may hold `/`.
-    let before_query = rest.find('?').unwrap_or(rest.len());
-    let (userinfo, rest) = match rest[..before_query].rfind('@') {
+    let query_at = rest.find('?');
+    let before_query = query_at.unwrap_or(rest.len());
+    let at = rest[..before_query].rfind('@');
+    // No `@` before the first `?` but one after it: the `?` may sit in an unencoded password,
+    // and then the host list and the first option name hold pieces of it. If either is bad,
+    // say so without quoting them.
+    let question_in_userinfo = at.is_none() && query_at.is_some_and(|q| rest[q..].contains('@'));
+    if question_in_userinfo {
+        let q = before_query + 1;
+        let first_key_end = rest[q..].find(['=', '&']).map_or(rest.len(), |i| q + i);
+        if rest[q..first_key_end].contains('@') {
+            return Err(question_in_userinfo_error());
+        }
+    }
+    let (userinfo, rest) = match at {
         Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
         None => (None, rest),
     };
@@ -64,7 +85,11 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
         }
     }
 
-    let host_end = top_level_find(rest, &['/', '?']).unwrap_or(rest.len());
+    // The host list ends at the first `/` outside brackets, and always at the first `?`: with
+    // an unclosed `(` or `[` the options (and a password among them) must not become part of
+    // a host, which an error would quote.
+    let query_at = rest.find('?').unwrap_or(rest.len());
+    let host_end = top_level_find(&rest[..query_at], &['/']).unwrap_or(query_at);
     let (host_list, rest) = rest.split_at(host_end);
     for item in split_top_level(host_list, ',') {
         if item.trim().is_empty() {
@@ -77,7 +102,13 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
                 "empty entry in the host list (two commas in a row, or a comma at an end)",
             ));
         }
-        let spec = parse_host(item.trim())?;
+        let spec = parse_host(item.trim()).map_err(|e| {
+            if question_in_userinfo {
+                question_in_userinfo_error()
+            } else {
+                e
+            }
+        })?;
         b.opts.hosts.push(spec);
     }
 
@@ -94,7 +125,7 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
                 "database name is not valid UTF-8",
             )
         })?;
-        if name.contains('/') || name.len() > 64 {
+        if name.contains('/') || name.chars().count() > 64 {
             return Err(UrlError::new(
                 UrlErrorKind::BadDatabase,
                 db,
@@ -115,6 +146,15 @@ fn bad_userinfo() -> UrlError {
         UrlErrorKind::BadUserInfo,
         "user:password@",
         "malformed user information (percent-encode special characters; the user name must not be empty)",
+    )
+}
+
+fn question_in_userinfo_error() -> UrlError {
+    UrlError::new(
+        UrlErrorKind::BadUserInfo,
+        "user:password@",
+        "the host list or the first option is malformed and an `@` follows the `?`: a `?` in \
+         the user name or password must be written %3F (nothing is quoted, in case it is a password)",
     )
 }
 
@@ -298,6 +338,7 @@ pub(super) fn parse_host(item: &str) -> Result<HostSpec, UrlError> {
 
 fn host_from_pairs(item: &str, pairs: Vec<&str>) -> Result<HostSpec, UrlError> {
     let (mut host, mut port, mut role) = (None, DEFAULT_PORT, Role::Any);
+    let mut seen = Vec::new();
     for kv in pairs {
         let (k, v) = kv.split_once('=').ok_or_else(|| {
             UrlError::new(
@@ -306,7 +347,16 @@ fn host_from_pairs(item: &str, pairs: Vec<&str>) -> Result<HostSpec, UrlError> {
                 format!("`{kv}` is not key=value"),
             )
         })?;
-        match k.trim().to_ascii_lowercase().as_str() {
+        let key = k.trim().to_ascii_lowercase();
+        if seen.contains(&key) {
+            return Err(UrlError::new(
+                UrlErrorKind::BadHost,
+                item,
+                format!("`{key}` given twice in one host"),
+            ));
+        }
+        seen.push(key.clone());
+        match key.as_str() {
             "host" => host = Some(v.trim()),
             "port" => port = parse_port(item, v.trim())?,
             "type" => {

@@ -28,16 +28,21 @@ pub(crate) fn duration(value: &str) -> Result<Duration, String> {
         _ => return Err(format!("unknown unit `{unit}`: use ms, s, m or h")),
     };
     let secs = number * scale;
-    if !secs.is_finite() || secs > 365.0 * 24.0 * 3600.0 {
-        return Err("too long: at most a year".to_owned());
+    if !secs.is_finite() || secs > MAX_SECS as f64 {
+        return Err(TOO_LONG.to_owned());
     }
     Ok(Duration::from_secs_f64(secs))
 }
+
+/// The longest duration an option takes: `Instant + timeout` must not overflow.
+const MAX_SECS: u64 = 365 * 24 * 3600;
+const TOO_LONG: &str = "too long: at most a year";
 
 /// A Connector/J duration: a whole number of milliseconds. A unit is accepted too.
 pub(crate) fn millis(value: &str) -> Result<Duration, String> {
     let v = value.trim();
     match v.parse::<u64>() {
+        Ok(ms) if ms > MAX_SECS * 1000 => Err(TOO_LONG.to_owned()),
         Ok(ms) => Ok(Duration::from_millis(ms)),
         Err(_) if v.ends_with(|c: char| c.is_ascii_alphabetic()) => duration(v),
         Err(_) => Err("expected a whole number of milliseconds".to_owned()),
@@ -108,6 +113,11 @@ mod tests {
         assert_eq!(millis("1500"), Ok(Duration::from_millis(1500)));
         assert_eq!(millis("2s"), Ok(Duration::from_secs(2)));
         assert!(millis("-1").is_err());
+        assert!(
+            millis("18446744073709551615")
+                .unwrap_err()
+                .contains("too long")
+        );
     }
 
     #[test]

@@ -1,0 +1,274 @@
+//! Connection-string fixtures: `fixtures/urls/valid.json` and `fixtures/urls/invalid.json`.
+//!
+//! A valid case lists the fields of `LbOpts::to_json()` it is about, under `expect`; each is
+//! compared as JSON. An invalid case gives the error `kind` (a `UrlErrorKind` variant name),
+//! a substring of `err.part()`, and optionally a substring of the message. For every case, the
+//! password (taken from the URL, plus any `secrets` the case lists) must not show up in Debug
+//! output, `to_json()`, or the error's Display and Debug forms.
+//!
+//! The option tables in `src/opts/mod.rs` and `README.md` (when there is one) are checked
+//! against `mysql_lb::opts::option_names()`.
+
+use std::path::{Path, PathBuf};
+
+use mysql_lb::{LbOpts, UrlError};
+use percent_encoding::percent_decode_str;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn load(name: &str) -> Vec<Value> {
+    let path = root().join("fixtures/urls").join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    match serde_json::from_str(&text) {
+        Ok(Value::Array(cases)) => cases,
+        Ok(_) => panic!("{}: expected a JSON array of cases", path.display()),
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
+}
+
+fn str_field<'a>(case: &'a Value, field: &str) -> &'a str {
+    case[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("case {case}: `{field}` must be a string"))
+}
+
+/// The passwords a URL holds, raw and percent-decoded, found the way the parser finds them:
+/// between `scheme://…:` and the last `@` before the first `?`, and in `password=` parameters.
+fn passwords_in(url: &str) -> Vec<String> {
+    let mut raw = Vec::new();
+    if let Some((_, rest)) = url.split_once("://") {
+        let before_query = rest.find('?').unwrap_or(rest.len());
+        if let Some(at) = rest[..before_query].rfind('@')
+            && let Some((_, pass)) = rest[..at].split_once(':')
+        {
+            raw.push(pass.to_owned());
+        }
+        if let Some((_, query)) = rest.split_once('?') {
+            for pair in query.split('&') {
+                if let Some(value) = pair.strip_prefix("password=") {
+                    raw.push(value.to_owned());
+                }
+            }
+        }
+    }
+    let mut all = Vec::new();
+    for p in raw {
+        all.push(percent_decode_str(&p).decode_utf8_lossy().into_owned());
+        all.push(p);
+    }
+    all.retain(|p| !p.is_empty());
+    all.dedup();
+    all
+}
+
+fn secrets_of(case: &Value) -> Vec<String> {
+    let mut secrets = passwords_in(str_field(case, "url"));
+    if let Some(extra) = case["secrets"].as_array() {
+        secrets.extend(extra.iter().filter_map(|s| s.as_str()).map(str::to_owned));
+    }
+    secrets
+}
+
+/// Every text the parser's result can be shown as.
+fn outputs(result: &Result<LbOpts, UrlError>) -> Vec<(&'static str, String)> {
+    match result {
+        Ok(opts) => vec![
+            ("Debug of LbOpts", format!("{opts:?}")),
+            ("to_json()", opts.to_json().to_string()),
+        ],
+        Err(err) => vec![
+            ("err.to_string()", err.to_string()),
+            ("Debug of the error", format!("{err:?}")),
+        ],
+    }
+}
+
+fn check_no_secret(name: &str, case: &Value, result: &Result<LbOpts, UrlError>) -> Vec<String> {
+    let mut failures = Vec::new();
+    for secret in secrets_of(case) {
+        for (what, text) in outputs(result) {
+            if text.contains(&secret) {
+                failures.push(format!(
+                    "{name}: password {secret:?} appears in {what}: {text}"
+                ));
+            }
+        }
+    }
+    failures
+}
+
+#[test]
+fn valid_fixtures_parse_to_what_they_state() {
+    let cases = load("valid.json");
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = str_field(case, "name");
+        let url = str_field(case, "url");
+        let expect = case["expect"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{name}: `expect` must be an object"));
+        assert!(!expect.is_empty(), "{name}: `expect` states nothing");
+        let result = url.parse::<LbOpts>();
+        failures.extend(check_no_secret(name, case, &result));
+        let opts = match result {
+            Ok(opts) => opts,
+            Err(err) => {
+                failures.push(format!("{name}: {url:?} should parse, got {err:?}"));
+                continue;
+            }
+        };
+        let json = opts.to_json();
+        for (field, want) in expect {
+            match json.get(field) {
+                Some(got) if got == want => {}
+                Some(got) => failures.push(format!(
+                    "{name}: {url:?}: `{field}` is {got}, expected {want}"
+                )),
+                None => failures.push(format!("{name}: to_json() has no field `{field}`")),
+            }
+        }
+        // The accessors agree with the JSON.
+        assert_eq!(opts.has_password(), !json["password"].is_null(), "{name}");
+        assert_eq!(
+            opts.hosts().len(),
+            json["hosts"].as_array().map_or(0, Vec::len)
+        );
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    assert!(cases.len() >= 30, "only {} valid cases", cases.len());
+}
+
+#[test]
+fn invalid_fixtures_fail_with_the_stated_kind_and_part() {
+    let cases = load("invalid.json");
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = str_field(case, "name");
+        let url = str_field(case, "url");
+        let kind = str_field(case, "kind");
+        let part = str_field(case, "part");
+        let result = url.parse::<LbOpts>();
+        failures.extend(check_no_secret(name, case, &result));
+        let err = match result {
+            Ok(opts) => {
+                failures.push(format!(
+                    "{name}: {url:?} should fail with {kind}, parsed to {}",
+                    opts.to_json()
+                ));
+                continue;
+            }
+            Err(err) => err,
+        };
+        let got_kind = format!("{:?}", err.kind());
+        if got_kind != kind {
+            failures.push(format!(
+                "{name}: {url:?}: kind {got_kind}, expected {kind} ({err})"
+            ));
+        }
+        if !err.part().contains(part) {
+            failures.push(format!(
+                "{name}: {url:?}: part {:?} does not contain {part:?} ({err})",
+                err.part()
+            ));
+        }
+        // Display names the part.
+        if !err.to_string().contains(err.part()) {
+            failures.push(format!("{name}: Display {err} does not name the part"));
+        }
+        if let Some(message) = case["message"].as_str()
+            && !err.to_string().contains(message)
+        {
+            failures.push(format!("{name}: {url:?}: message {err} lacks {message:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    assert!(cases.len() >= 30, "only {} invalid cases", cases.len());
+}
+
+#[test]
+fn fixture_names_are_unique_and_passwords_found() {
+    let mut names = std::collections::HashSet::new();
+    for case in load("valid.json").iter().chain(load("invalid.json").iter()) {
+        let name = str_field(case, "name");
+        assert!(
+            names.insert(name.to_owned()),
+            "fixture name {name:?} used twice"
+        );
+    }
+    // The extractor itself: it must find what the leak checks rely on.
+    assert_eq!(
+        passwords_in("mysql://u:p%40ss@h/db?password=two"),
+        ["p@ss", "p%40ss", "two"]
+    );
+    assert_eq!(passwords_in("mysql://u:a/b@c@h/db"), ["a/b@c"]);
+}
+
+/// The rows of a Markdown option table (`| option | Connector/J names | default | … |`),
+/// as cells, from lines that may carry a `//!` prefix.
+fn table_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|l| l.trim_start().trim_start_matches("//!").trim())
+        .filter(|l| l.starts_with('|'))
+        .map(|l| {
+            l.replace("\\|", "\u{0}")
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().replace('\u{0}', "|"))
+                .collect()
+        })
+        .collect()
+}
+
+fn check_documented(doc_name: &str, text: &str) -> Vec<String> {
+    let rows = table_rows(text);
+    let mut failures = Vec::new();
+    for (name, aliases, default) in mysql_lb::opts::option_names() {
+        let quoted = format!("`{name}`");
+        let Some(row) = rows.iter().find(|r| r.first() == Some(&quoted)) else {
+            failures.push(format!("{doc_name}: no table row for option `{name}`"));
+            continue;
+        };
+        for alias in aliases {
+            if !row
+                .get(1)
+                .is_some_and(|c| c.contains(&format!("`{alias}`")))
+            {
+                failures.push(format!(
+                    "{doc_name}: row of `{name}` does not list Connector/J name `{alias}`"
+                ));
+            }
+        }
+        let first_word = default.split_whitespace().next().unwrap_or(default);
+        if !row.get(2).is_some_and(|c| c.contains(first_word)) {
+            failures.push(format!(
+                "{doc_name}: row of `{name}` gives default {:?}, the table in code says {default:?}",
+                row.get(2)
+            ));
+        }
+    }
+    failures
+}
+
+#[test]
+fn documented_tables_list_every_option() {
+    let names = mysql_lb::opts::option_names();
+    assert!(
+        names.len() >= 20,
+        "option_names() lists {} options",
+        names.len()
+    );
+    let mod_rs = std::fs::read_to_string(root().join("src/opts/mod.rs")).expect("src/opts/mod.rs");
+    let mut failures = check_documented("src/opts/mod.rs", &mod_rs);
+    let readme = root().join("README.md");
+    if Path::new(&readme).exists() {
+        let text = std::fs::read_to_string(&readme).expect("README.md");
+        failures.extend(check_documented("README.md", &text));
+    } else {
+        eprintln!("README.md does not exist: only src/opts/mod.rs was checked");
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
