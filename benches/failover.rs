@@ -10,16 +10,21 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use mysql_async::prelude::Queryable;
 use mysql_lb::sandbox::{PASSWORD, Sandbox, USER};
-use mysql_lb::{LbOpts, LoadBalancedConnection};
+use mysql_lb::{Balancer, LbOpts, LoadBalancedConnection};
 
 const QUERY: &str = "SELECT 1";
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn lb_opts(sb: &Sandbox, extra: &str) -> LbOpts {
-    let hosts: Vec<String> = (0..sb.len()).map(|i| format!("127.0.0.1:{}", sb.port(i))).collect();
+    let hosts: Vec<String> = (0..sb.len())
+        .map(|i| format!("127.0.0.1:{}", sb.port(i)))
+        .collect();
     format!("mysql://{USER}:{PASSWORD}@{}/?{extra}", hosts.join(","))
         .parse()
         .expect("bench URL")
@@ -48,15 +53,19 @@ async fn plain(sb: &Sandbox, tasks: usize, dur: Duration) -> f64 {
     done.load(Ordering::Relaxed) as f64 / dur.as_secs_f64()
 }
 
-/// Statements per second through `LoadBalancedConnection`s.
+/// Statements per second through `LoadBalancedConnection`s sharing one round-robin
+/// balancer, so that tasks spread over servers as the plain tasks do.
 async fn balanced(opts: &LbOpts, tasks: usize, dur: Duration) -> f64 {
+    let balancer = Balancer::new(opts.clone());
     let done = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
     for _ in 0..tasks {
-        let opts = opts.clone();
+        let balancer = balancer.clone();
         let done = done.clone();
         handles.push(tokio::spawn(async move {
-            let mut c = LoadBalancedConnection::connect(opts).await.expect("connect");
+            let mut c = LoadBalancedConnection::connect_with(balancer)
+                .await
+                .expect("connect");
             let end = Instant::now() + dur;
             while Instant::now() < end {
                 c.query_drop(QUERY).await.expect("query");
@@ -88,7 +97,9 @@ async fn with_kill(sb: Arc<Sandbox>, opts: &LbOpts, tasks: usize, dur: Duration)
         let opts = opts.clone();
         let stop = stop.clone();
         handles.push(tokio::spawn(async move {
-            let mut c = LoadBalancedConnection::connect(opts).await.expect("connect");
+            let mut c = LoadBalancedConnection::connect(opts)
+                .await
+                .expect("connect");
             let mut samples = Vec::new();
             let mut errors = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -141,7 +152,7 @@ async fn main() {
     let t = Instant::now();
     let sb = Arc::new(Sandbox::start(3).await.expect("sandbox"));
     println!("sandbox: 3 servers started in {:?}", t.elapsed());
-    let opts = lb_opts(&sb, "");
+    let opts = lb_opts(&sb, "strategy=roundRobin");
 
     // Alternate the two so that drift on the machine hits both alike; keep the best of each.
     let (mut p, mut b) = (0f64, 0f64);
@@ -156,7 +167,10 @@ async fn main() {
 
     let run = with_kill(sb.clone(), &opts, tasks, dur * 2).await;
     let k = &run.second_after_kill;
-    println!("one of three servers SIGKILLed mid-run ({tasks} tasks, {:?}):", dur * 2);
+    println!(
+        "one of three servers SIGKILLed mid-run ({tasks} tasks, {:?}):",
+        dur * 2
+    );
     println!("  statements                   {:>10}", run.statements);
     println!("  errors seen by callers       {:>10}", run.errors);
     println!(

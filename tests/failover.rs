@@ -85,14 +85,21 @@ async fn a_stopped_host_costs_at_most_connect_timeout_once() {
     let mut conn = LoadBalancedConnection::connect(opts.clone()).await.unwrap();
     let first = t.elapsed();
     assert_eq!(served_by(&mut conn).await.unwrap(), sb.port(1));
-    assert!(first < Duration::from_secs(2), "first connect took {first:?}");
+    assert!(
+        first < Duration::from_secs(2),
+        "first connect took {first:?}"
+    );
     assert!(Blacklist::global().contains(&addr(&sb, 0)));
     // The next connects skip the blacklisted host: no wait at all.
     let t = Instant::now();
     for _ in 0..5 {
         LoadBalancedConnection::connect(opts.clone()).await.unwrap();
     }
-    assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
     sb.resume(0);
 }
 
@@ -118,9 +125,17 @@ async fn wait_timeout_expiry_costs_the_caller_nothing() {
         .unwrap();
     let opts = opts(&sb, "idle_ping_after=200ms");
     let mut conn = LoadBalancedConnection::connect(opts).await.unwrap();
-    let id1: u32 = conn.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    let id1: u32 = conn
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let id2: u32 = conn.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    let id2: u32 = conn
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(id1, id2, "the server closed the first connection");
     assert!(!Blacklist::global().contains(&addr(&sb, 0)));
 }
@@ -130,10 +145,18 @@ async fn kill_connection_costs_the_caller_nothing() {
     let sb = Sandbox::start(1).await.unwrap();
     let opts = opts(&sb, "idle_ping_after=100ms");
     let mut conn = LoadBalancedConnection::connect(opts).await.unwrap();
-    let id1: u32 = conn.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    let id1: u32 = conn
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
     sb.exec(0, &format!("KILL CONNECTION {id1}")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let id2: u32 = conn.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    let id2: u32 = conn
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(id1, id2);
     assert!(!Blacklist::global().contains(&addr(&sb, 0)));
 }
@@ -183,7 +206,9 @@ async fn an_autocommit_write_whose_host_dies_is_not_retried() {
     on_all(&sb, "CREATE TABLE app.t (id INT PRIMARY KEY)").await;
     let opts = opts(&sb, "strategy=sequential");
     let mut conn = LoadBalancedConnection::connect(opts).await.unwrap();
-    conn.query_drop("INSERT INTO app.t VALUES (1)").await.unwrap();
+    conn.query_drop("INSERT INTO app.t VALUES (1)")
+        .await
+        .unwrap();
     sb.kill(0);
     let err = conn
         .query_drop("INSERT INTO app.t VALUES (2)")
@@ -194,9 +219,14 @@ async fn an_autocommit_write_whose_host_dies_is_not_retried() {
         "{err}"
     );
     let rows = sb.sql(1, "SELECT id FROM app.t").await.unwrap();
-    assert!(rows.is_empty(), "the write was not repeated on the other host");
+    assert!(
+        rows.is_empty(),
+        "the write was not repeated on the other host"
+    );
     // The caller decides: running it again goes to the healthy host.
-    conn.query_drop("INSERT INTO app.t VALUES (2)").await.unwrap();
+    conn.query_drop("INSERT INTO app.t VALUES (2)")
+        .await
+        .unwrap();
     assert_eq!(sb.sql(1, "SELECT id FROM app.t").await.unwrap().len(), 1);
 }
 
@@ -229,7 +259,10 @@ async fn max_connections_on_one_host_moves_to_another() {
     sb.exec(0, "SET GLOBAL max_connections = 10").await.unwrap();
     let url = |ports: &[u16]| {
         let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        format!("mysql://app:app-pw@{}/?strategy=sequential", hosts.join(","))
+        format!(
+            "mysql://app:app-pw@{}/?strategy=sequential",
+            hosts.join(",")
+        )
     };
     // Fill host 0 until it refuses (MariaDB's minimum for max_connections is 10).
     let mut hold = Vec::new();
@@ -307,15 +340,20 @@ async fn a_custom_checker_can_treat_read_only_as_a_host_failure() {
     let mut plain = LoadBalancedConnection::connect(url.parse().unwrap())
         .await
         .unwrap();
-    let err = plain.query_drop("INSERT INTO t VALUES (1)").await.unwrap_err();
-    assert!(matches!(err, mysql_async::Error::Server(ref s) if s.code == 1290), "{err}");
+    let err = plain
+        .query_drop("INSERT INTO t VALUES (1)")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, mysql_async::Error::Server(ref s) if s.code == 1290),
+        "{err}"
+    );
     assert!(!Blacklist::global().contains(&addr(&sb, 0)));
 
     let standard = mysql_lb::StandardChecker::default();
     let checker = move |e: &mysql_async::Error| {
         use mysql_lb::ExceptionChecker;
-        standard.is_host_failure(e)
-            || matches!(e, mysql_async::Error::Server(s) if s.code == 1290)
+        standard.is_host_failure(e) || matches!(e, mysql_async::Error::Server(s) if s.code == 1290)
     };
     let mut b = mysql_lb::LbOpts::builder();
     b.host("127.0.0.1", sb.port(0))
@@ -328,8 +366,14 @@ async fn a_custom_checker_can_treat_read_only_as_a_host_failure() {
     let mut conn = LoadBalancedConnection::connect(b.build().unwrap())
         .await
         .unwrap();
-    let err = conn.query_drop("INSERT INTO t VALUES (1)").await.unwrap_err();
-    assert!(matches!(lb_error(&err), Some(Error::WriteNotRetried { .. })), "{err}");
+    let err = conn
+        .query_drop("INSERT INTO t VALUES (1)")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(lb_error(&err), Some(Error::WriteNotRetried { .. })),
+        "{err}"
+    );
     assert!(Blacklist::global().contains(&addr(&sb, 0)));
     conn.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
     assert_eq!(conn.current_host(), Some(&addr(&sb, 1)));
@@ -378,7 +422,10 @@ async fn a_prepared_statement_never_reaches_another_server() {
     assert!(conn.exec_first::<i64, _, _>(&stmt, (0,)).await.is_err());
     // Now on host 1, where the id could name another statement: refused.
     let err = conn.exec_first::<i64, _, _>(&stmt, (0,)).await.unwrap_err();
-    assert!(matches!(lb_error(&err), Some(Error::StaleStatement { .. })), "{err}");
+    assert!(
+        matches!(lb_error(&err), Some(Error::StaleStatement { .. })),
+        "{err}"
+    );
     // Text still works, and re-prepares by itself.
     let v: Option<i64> = conn.exec_first("SELECT @@port + ?", (0,)).await.unwrap();
     assert_eq!(v, Some(sb.port(1) as i64));
@@ -429,9 +476,12 @@ async fn a_refusing_first_host_costs_no_sleep() {
         .local_addr()
         .unwrap()
         .port();
-    let opts: mysql_lb::LbOpts = url_for(&[closed, sb.port(0)], "strategy=sequential&blacklist_timeout=0")
-        .parse()
-        .unwrap();
+    let opts: mysql_lb::LbOpts = url_for(
+        &[closed, sb.port(0)],
+        "strategy=sequential&blacklist_timeout=0",
+    )
+    .parse()
+    .unwrap();
     // With the blacklist off, every connect tries the refusing host first. Connector/J
     // would sleep 250 ms per round when all its candidates fail; 50 connects here take far
     // less than one such sleep each.
@@ -441,6 +491,9 @@ async fn a_refusing_first_host_costs_no_sleep() {
         assert_eq!(served_by(&mut c).await.unwrap(), sb.port(0));
     }
     let took = t.elapsed();
-    assert!(took < Duration::from_secs(50 / 4), "50 connects took {took:?}");
+    assert!(
+        took < Duration::from_secs(50 / 4),
+        "50 connects took {took:?}"
+    );
     eprintln!("50 connects past a refusing host: {took:?}");
 }

@@ -294,10 +294,10 @@ impl LoadBalancedConnection {
         }
         if self.pending_rollback {
             self.pending_rollback = false;
-            if let Some(p) = self.current_physical() {
-                if p.conn.query_drop("ROLLBACK").await.is_err() {
-                    self.discard_current();
-                }
+            if let Some(p) = self.current_physical()
+                && p.conn.query_drop("ROLLBACK").await.is_err()
+            {
+                self.discard_current();
             }
             self.tx_hint = false;
         }
@@ -310,10 +310,11 @@ impl LoadBalancedConnection {
             self.statements_since_switch = 0;
             self.current = None;
         }
-        if let Some(i) = self.current {
-            if self.needs_ping(i) && !self.ping_physical(i).await {
-                self.discard_current();
-            }
+        if let Some(i) = self.current
+            && self.needs_ping(i)
+            && !self.ping_physical(i).await
+        {
+            self.discard_current();
         }
         if self.current.is_none() {
             self.select().await.map_err(Error::into_mysql)?;
@@ -466,8 +467,13 @@ impl LoadBalancedConnection {
             .ok_or_else(|| Error::Closed.into_mysql())
     }
 
-    pub(crate) fn socket_timeout(&self) -> Option<Duration> {
-        self.balancer.opts.socket_timeout
+    /// The statement bound and the host to name if it passes (`None`: unbounded, and no
+    /// host name is cloned on the hot path).
+    pub(crate) fn statement_bound(&self) -> Option<(Duration, HostAddr)> {
+        self.balancer
+            .opts
+            .socket_timeout
+            .map(|d| (d, self.current_addr()))
     }
 
     pub(crate) fn current_addr(&self) -> HostAddr {
@@ -478,15 +484,15 @@ impl LoadBalancedConnection {
 
     /// Drops the current connection; its prepared statements become stale.
     fn discard_current(&mut self) {
-        if let Some(i) = self.current.take() {
-            if let Some(p) = self.conns[i].take() {
-                let addr = self.balancer.addr(i).clone();
-                let id = p.conn.id();
-                self.stale_stmts
-                    .extend(p.open_stmts.iter().map(|s| (addr.clone(), id, *s)));
-                // Dropping a Conn spawns its disconnect; a dead one just closes.
-                drop(p);
-            }
+        if let Some(i) = self.current.take()
+            && let Some(p) = self.conns[i].take()
+        {
+            let addr = self.balancer.addr(i).clone();
+            let id = p.conn.id();
+            self.stale_stmts
+                .extend(p.open_stmts.iter().map(|s| (addr.clone(), id, *s)));
+            // Dropping a Conn spawns its disconnect; a dead one just closes.
+            drop(p);
         }
         self.tx_hint = false;
     }
@@ -517,13 +523,13 @@ impl LoadBalancedConnection {
         let balancer = self.balancer.clone();
         let all: Vec<usize> = (0..balancer.hosts.len()).collect();
         // Try a kept connection to the strategy's pick first: no connect at all.
-        if let Some(i) = balancer.pick(&all, &[]) {
-            if self.conns[i].is_some() {
-                if !self.needs_ping(i) || self.ping_physical(i).await {
-                    return self.make_current(i).await;
-                }
-                self.conns[i] = None;
+        if let Some(i) = balancer.pick(&all, &[])
+            && self.conns[i].is_some()
+        {
+            if !self.needs_ping(i) || self.ping_physical(i).await {
+                return self.make_current(i).await;
             }
+            self.conns[i] = None;
         }
         let wanted = self.wanted.clone();
         let ping_timeout = balancer.opts.ping_timeout;
@@ -598,11 +604,11 @@ impl LoadBalancedConnection {
     }
 
     async fn read_back_session(&mut self) {
-        if let Some(p) = self.current_physical() {
-            if let Ok(state) = SessionState::read(&mut p.conn).await {
-                p.applied = state.clone();
-                self.wanted = state;
-            }
+        if let Some(p) = self.current_physical()
+            && let Ok(state) = SessionState::read(&mut p.conn).await
+        {
+            p.applied = state.clone();
+            self.wanted = state;
         }
     }
 

@@ -16,16 +16,15 @@ type MyResult<T> = mysql_async::Result<T>;
 
 /// Bounds `fut` by `limit`; on expiry the error says which host and step.
 async fn bounded<T>(
-    limit: Option<std::time::Duration>,
-    host: &crate::HostAddr,
+    limit: Option<(std::time::Duration, crate::HostAddr)>,
     fut: impl std::future::Future<Output = MyResult<T>>,
 ) -> MyResult<T> {
     match limit {
         None => fut.await,
-        Some(after) => match tokio::time::timeout(after, fut).await {
+        Some((after, host)) => match tokio::time::timeout(after, fut).await {
             Ok(r) => r,
             Err(_) => Err(Error::Timeout {
-                host: host.clone(),
+                host,
                 step: "statement",
                 after,
             }
@@ -43,12 +42,11 @@ macro_rules! run_text {
         let mut retry = $retry;
         loop {
             let ticket = $self.begin().await?;
-            let limit = $self.socket_timeout();
-            let host = $self.current_addr();
+            let limit = $self.statement_bound();
             let result = match $self.conn_mut() {
                 Ok($conn) => {
                     let $q: &[u8] = &sql;
-                    bounded(limit, &host, $call).await
+                    bounded(limit, $call).await
                 }
                 Err(e) => Err(e),
             };
@@ -65,10 +63,9 @@ macro_rules! run_exec {
     ($self:ident, $stmt_ty:ty, |$conn:ident| $call:expr) => {{
         $self.check_stale::<$stmt_ty>()?;
         let ticket = $self.begin().await?;
-        let limit = $self.socket_timeout();
-        let host = $self.current_addr();
+        let limit = $self.statement_bound();
         let result = match $self.conn_mut() {
-            Ok($conn) => bounded(limit, &host, $call).await,
+            Ok($conn) => bounded(limit, $call).await,
             Err(e) => Err(e),
         };
         match $self
@@ -84,11 +81,11 @@ macro_rules! run_exec {
 impl Queryable for LoadBalancedConnection {
     fn ping(&mut self) -> BoxFuture<'_, MyResult<()>> {
         Box::pin(async move {
-            let limit = Some(self.opts().ping_timeout);
+            let bound = self.opts().ping_timeout;
             let ticket = self.begin().await?;
-            let host = self.current_addr();
+            let limit = Some((bound, self.current_addr()));
             let result = match self.conn_mut() {
-                Ok(c) => bounded(limit, &host, c.ping()).await,
+                Ok(c) => bounded(limit, c.ping()).await,
                 Err(e) => Err(e),
             };
             match self
@@ -100,9 +97,9 @@ impl Queryable for LoadBalancedConnection {
                 // the handle.
                 Step::Retry => {
                     let ticket = self.begin().await?;
-                    let host = self.current_addr();
+                    let limit = Some((bound, self.current_addr()));
                     let result = match self.conn_mut() {
-                        Ok(c) => bounded(limit, &host, c.ping()).await,
+                        Ok(c) => bounded(limit, c.ping()).await,
                         Err(e) => Err(e),
                     };
                     match self
@@ -131,11 +128,10 @@ impl Queryable for LoadBalancedConnection {
             // The result borrows the connection, so the handle's bookkeeping happens now
             // and a failure is handled through a detached path.
             self.note_statement(&class, &sql);
-            let limit = self.socket_timeout();
-            let host = self.current_addr();
+            let limit = self.statement_bound();
             let detached = self.detach(ticket, class);
             let conn = self.conn_mut()?;
-            match bounded(limit, &host, conn.query_iter(sql)).await {
+            match bounded(limit, conn.query_iter(sql)).await {
                 Ok(r) => {
                     detached.succeeded();
                     Ok(r)
@@ -157,10 +153,9 @@ impl Queryable for LoadBalancedConnection {
             let mut retry = true;
             loop {
                 let ticket = self.begin().await?;
-                let limit = self.socket_timeout();
-                let host = self.current_addr();
+                let limit = self.statement_bound();
                 let result = match self.conn_mut() {
-                    Ok(c) => bounded(limit, &host, c.prep(&*sql)).await,
+                    Ok(c) => bounded(limit, c.prep(&*sql)).await,
                     Err(e) => Err(e),
                 };
                 match self.finish(ticket, &class, &sql, retry, result).await {
@@ -209,11 +204,10 @@ impl Queryable for LoadBalancedConnection {
         Box::pin(async move {
             self.check_stale::<Q>()?;
             let ticket = self.begin().await?;
-            let limit = self.socket_timeout();
-            let host = self.current_addr();
+            let limit = self.statement_bound();
             let detached = self.detach(ticket, Class::OPAQUE);
             let conn = self.conn_mut()?;
-            match bounded(limit, &host, conn.exec_iter(stmt, params)).await {
+            match bounded(limit, conn.exec_iter(stmt, params)).await {
                 Ok(r) => {
                     detached.succeeded();
                     Ok(r)

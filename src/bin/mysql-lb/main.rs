@@ -27,8 +27,6 @@ pub(crate) enum Outcome {
     Ok,
     /// Bad input: message for stderr, exit 2.
     BadInput(String),
-    /// A failure at run time: message for stderr, exit 1.
-    Failed(String),
 }
 
 fn main() -> ExitCode {
@@ -48,10 +46,6 @@ fn main() -> ExitCode {
         Outcome::BadInput(msg) => {
             eprintln!("mysql-lb: {msg}");
             ExitCode::from(2)
-        }
-        Outcome::Failed(msg) => {
-            eprintln!("mysql-lb: {msg}");
-            ExitCode::from(1)
         }
     }
 }
