@@ -114,15 +114,7 @@ impl Balancer {
             .copied()
             .filter(|i| !exclude.contains(i) && !self.blacklist.contains(self.addr(*i)))
             .collect();
-        if open.is_empty() {
-            return None;
-        }
-        let cands: Vec<Candidate<'_>> = open
-            .iter()
-            .map(|&i| Candidate::new(&self.hosts[i].spec.addr, i, &self.hosts[i].stats))
-            .collect();
-        let k = self.strategy.pick(&cands).min(open.len() - 1);
-        Some(open[k])
+        (!open.is_empty()).then(|| self.choose(&open))
     }
 
     /// Runs `attempt` on hosts chosen by the strategy until one succeeds, as the module docs
@@ -137,19 +129,13 @@ impl Balancer {
         Fut: Future<Output = mysql_async::Result<T>>,
     {
         let mut failures = HostFailures::default();
-        let window = self.opts.connect_timeout;
         for _round in 0..self.opts.retries_all_down.max(1) {
             let mut tried: Vec<usize> = Vec::new();
             // Phase 1: hosts the blacklist lets through, in the strategy's order.
             while let Some(i) = self.pick_admitted(among, &tried) {
                 tried.push(i);
-                match self.try_host(i, &mut attempt).await {
-                    Ok(t) => return Ok((i, t)),
-                    Err(e) if self.is_host_failure(&e) => {
-                        self.mark_failed(i, &e);
-                        failures.0.push((self.addr(i).clone(), e.to_string()));
-                    }
-                    Err(e) => return Err(Error::Mysql(e)),
+                if let Some(t) = self.attempt_one(i, &mut attempt, &mut failures).await? {
+                    return Ok((i, t));
                 }
             }
             // Phase 2: everything else, soonest-expiring blacklist entry first.
@@ -160,18 +146,44 @@ impl Balancer {
                 .collect();
             rest.sort_by_key(|&i| self.blacklist.expiry(self.addr(i)));
             for i in rest {
-                match self.try_host(i, &mut attempt).await {
-                    Ok(t) => return Ok((i, t)),
-                    Err(e) if self.is_host_failure(&e) => {
-                        self.mark_failed(i, &e);
-                        failures.0.push((self.addr(i).clone(), e.to_string()));
-                    }
-                    Err(e) => return Err(Error::Mysql(e)),
+                if let Some(t) = self.attempt_one(i, &mut attempt, &mut failures).await? {
+                    return Ok((i, t));
                 }
             }
-            let _ = window;
         }
         Err(Error::AllHostsFailed(failures))
+    }
+
+    /// One bounded attempt on host `i`: `Some` on success, `None` after a host failure (now
+    /// blacklisted and listed in `failures`), `Err` for an error that is not the host's.
+    async fn attempt_one<T, F, Fut>(
+        &self,
+        i: usize,
+        attempt: &mut F,
+        failures: &mut HostFailures,
+    ) -> Result<Option<T>, Error>
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = mysql_async::Result<T>>,
+    {
+        match self.try_host(i, attempt).await {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if self.is_host_failure(&e) => {
+                self.mark_failed(i, &e);
+                failures.0.push((self.addr(i).clone(), e.to_string()));
+                Ok(None)
+            }
+            Err(e) => Err(Error::Mysql(e)),
+        }
+    }
+
+    /// Lets the strategy choose among `open` (host indices, not empty).
+    fn choose(&self, open: &[usize]) -> usize {
+        let cands: Vec<Candidate<'_>> = open
+            .iter()
+            .map(|&i| Candidate::new(&self.hosts[i].spec.addr, i, &self.hosts[i].stats))
+            .collect();
+        open[self.strategy.pick(&cands).min(open.len() - 1)]
     }
 
     /// Like `pick`, but an expired blacklist entry is a candidate, and picking it claims the
@@ -193,11 +205,7 @@ impl Balancer {
             if open.is_empty() {
                 return None;
             }
-            let cands: Vec<Candidate<'_>> = open
-                .iter()
-                .map(|&i| Candidate::new(&self.hosts[i].spec.addr, i, &self.hosts[i].stats))
-                .collect();
-            let i = open[self.strategy.pick(&cands).min(open.len() - 1)];
+            let i = self.choose(&open);
             match self
                 .blacklist
                 .admit(self.addr(i), self.opts.connect_timeout)

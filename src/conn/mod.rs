@@ -358,7 +358,7 @@ impl LoadBalancedConnection {
                 let disconnected = self.conns[ticket.host]
                     .as_ref()
                     .is_none_or(|p| p.conn.is_disconnected());
-                match judge(&self.balancer, &ticket, class, disconnected, e) {
+                match judge(&self.balancer, &ticket, disconnected, e) {
                     Judged::Keep(e) => Step::Done(Err(e)),
                     Judged::Lost(e) => {
                         let pinned = self.pinned.take();
@@ -639,7 +639,6 @@ enum Judged {
 fn judge(
     balancer: &Balancer,
     ticket: &Ticket,
-    _class: &Class,
     disconnected: bool,
     e: mysql_async::Error,
 ) -> Judged {
@@ -679,7 +678,7 @@ impl Detached {
 
     pub(crate) fn failed(self, e: mysql_async::Error, disconnected: bool) -> mysql_async::Error {
         self.flags.in_op.store(false, Ordering::Release);
-        match judge(&self.balancer, &self.ticket, &self.class, disconnected, e) {
+        match judge(&self.balancer, &self.ticket, disconnected, e) {
             Judged::Keep(e) => e,
             Judged::Lost(e) => {
                 self.flags.poisoned.store(true, Ordering::Release);

@@ -37,7 +37,7 @@ async fn bounded<T>(
 /// `Step::Retry` (at most once: `finish` allows one retry).
 macro_rules! run_text {
     ($self:ident, $sql:expr, $retry:expr, |$conn:ident, $q:ident| $call:expr) => {{
-        let sql: Vec<u8> = $sql;
+        let sql: std::borrow::Cow<'_, [u8]> = $sql;
         let class = classify(&sql);
         let mut retry = $retry;
         loop {
@@ -237,9 +237,7 @@ impl Queryable for LoadBalancedConnection {
         Q: AsQuery + 'a,
         T: FromRow + Send + 'static,
     {
-        Box::pin(
-            async move { run_text!(self, query.as_query().into_owned(), true, |c, q| c.query(q)) },
-        )
+        Box::pin(async move { run_text!(self, query.as_query(), true, |c, q| c.query(q)) })
     }
 
     fn query_first<'a, T, Q>(&'a mut self, query: Q) -> BoxFuture<'a, MyResult<Option<T>>>
@@ -247,10 +245,7 @@ impl Queryable for LoadBalancedConnection {
         Q: AsQuery + 'a,
         T: FromRow + Send + 'static,
     {
-        Box::pin(async move {
-            run_text!(self, query.as_query().into_owned(), true, |c, q| c
-                .query_first(q))
-        })
+        Box::pin(async move { run_text!(self, query.as_query(), true, |c, q| c.query_first(q)) })
     }
 
     fn query_map<'a, T, F, Q, U>(
@@ -264,10 +259,9 @@ impl Queryable for LoadBalancedConnection {
         F: FnMut(T) -> U + Send + 'a,
         U: Send,
     {
-        Box::pin(async move {
-            run_text!(self, query.as_query().into_owned(), false, |c, q| c
-                .query_map(q, &mut f))
-        })
+        Box::pin(
+            async move { run_text!(self, query.as_query(), false, |c, q| c.query_map(q, &mut f)) },
+        )
     }
 
     fn query_fold<'a, T, F, Q, U>(
@@ -285,7 +279,7 @@ impl Queryable for LoadBalancedConnection {
         Box::pin(async move {
             // Runs once (no retry), so the accumulator and closure move in.
             let mut once = Some((init, f));
-            run_text!(self, query.as_query().into_owned(), false, |c, q| {
+            run_text!(self, query.as_query(), false, |c, q| {
                 let (init, f) = once.take().expect("query_fold runs once");
                 c.query_fold(q, init, f)
             })
@@ -296,10 +290,7 @@ impl Queryable for LoadBalancedConnection {
     where
         Q: AsQuery + 'a,
     {
-        Box::pin(async move {
-            run_text!(self, query.as_query().into_owned(), true, |c, q| c
-                .query_drop(q))
-        })
+        Box::pin(async move { run_text!(self, query.as_query(), true, |c, q| c.query_drop(q)) })
     }
 
     fn exec<'a: 'b, 'b, T, S, P>(
