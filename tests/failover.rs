@@ -254,8 +254,7 @@ async fn a_bad_password_is_not_a_host_failure() {
 async fn max_connections_on_one_host_moves_to_another() {
     let sb = Sandbox::start(2).await.unwrap();
     // A user without SUPER, for whom max_connections is a hard limit.
-    on_all(&sb, "CREATE USER app@'%' IDENTIFIED BY 'app-pw'").await;
-    on_all(&sb, "GRANT SELECT ON *.* TO app@'%'").await;
+    create_app_user(&sb, "SELECT ON *.*").await;
     sb.exec(0, "SET GLOBAL max_connections = 10").await.unwrap();
     let url = |ports: &[u16]| {
         let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
@@ -328,8 +327,7 @@ async fn a_custom_checker_can_treat_read_only_as_a_host_failure() {
     let sb = Sandbox::start(2).await.unwrap();
     on_all(&sb, "CREATE DATABASE app").await;
     on_all(&sb, "CREATE TABLE app.t (id INT)").await;
-    on_all(&sb, "CREATE USER app@'%' IDENTIFIED BY 'app-pw'").await;
-    on_all(&sb, "GRANT SELECT, INSERT ON app.* TO app@'%'").await;
+    create_app_user(&sb, "SELECT, INSERT ON app.*").await;
     sb.exec(0, "SET GLOBAL read_only = 1").await.unwrap();
     let url = format!(
         "mysql://app:app-pw@127.0.0.1:{},127.0.0.1:{}/app?strategy=sequential",

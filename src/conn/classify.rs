@@ -60,11 +60,27 @@ pub(crate) fn classify(sql: &[u8]) -> Class {
     if body.starts_with("/*!") {
         return class;
     }
-    let upper = body.to_ascii_uppercase();
-    let mut words = upper.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '@'));
-    let first = words.next().unwrap_or("");
-    let second = words.find(|w| !w.is_empty()).unwrap_or("");
-    let multi = upper.trim_end().trim_end_matches(';').contains(';');
+    // The first two words decide most statements; only those whose meaning depends on the
+    // rest (reads, SET, DO) are upper-cased whole, so a large INSERT costs no copy here.
+    let head: String = body
+        .chars()
+        .take(64)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let mut words = head.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '@'));
+    let first = words.next().unwrap_or("").to_owned();
+    let second = words.find(|w| !w.is_empty()).unwrap_or("").to_owned();
+    let (first, second) = (first.as_str(), second.as_str());
+    let whole = matches!(
+        first,
+        "SELECT" | "WITH" | "EXPLAIN" | "SHOW" | "DESCRIBE" | "DESC" | "SET" | "DO"
+    );
+    let upper = if whole {
+        body.to_ascii_uppercase()
+    } else {
+        head.clone()
+    };
+    let multi = whole && upper.trim_end().trim_end_matches(';').contains(';');
 
     class.kind = match first {
         "SELECT" | "WITH" => {
@@ -103,7 +119,7 @@ pub(crate) fn classify(sql: &[u8]) -> Class {
     } else if first == "XA" {
         class.pins = Some("an XA transaction");
     }
-    if upper.contains("GET_LOCK") {
+    if whole && upper.contains("GET_LOCK") {
         class.pins = Some("a named lock");
     }
     class

@@ -82,33 +82,20 @@ impl Queryable for LoadBalancedConnection {
     fn ping(&mut self) -> BoxFuture<'_, MyResult<()>> {
         Box::pin(async move {
             let bound = self.opts().ping_timeout;
-            let ticket = self.begin().await?;
-            let limit = Some((bound, self.current_addr()));
-            let result = match self.conn_mut() {
-                Ok(c) => bounded(limit, c.ping()).await,
-                Err(e) => Err(e),
-            };
-            match self
-                .finish(ticket, &classify(b"SELECT 1"), b"", true, result)
-                .await
-            {
-                Step::Done(r) => r,
-                // The host failed and is blacklisted; a ping on the next host answers for
-                // the handle.
-                Step::Retry => {
-                    let ticket = self.begin().await?;
-                    let limit = Some((bound, self.current_addr()));
-                    let result = match self.conn_mut() {
-                        Ok(c) => bounded(limit, c.ping()).await,
-                        Err(e) => Err(e),
-                    };
-                    match self
-                        .finish(ticket, &Class::OPAQUE, b"", false, result)
-                        .await
-                    {
-                        Step::Done(r) => r,
-                        Step::Retry => Ok(()),
-                    }
+            // A ping has no effect: like a read, a host failure moves it to the next host once,
+            // and that host answers for the handle.
+            let class = classify(b"SELECT 1");
+            let mut retry = true;
+            loop {
+                let ticket = self.begin().await?;
+                let limit = Some((bound, self.current_addr()));
+                let result = match self.conn_mut() {
+                    Ok(c) => bounded(limit, c.ping()).await,
+                    Err(e) => Err(e),
+                };
+                match self.finish(ticket, &class, b"", retry, result).await {
+                    Step::Done(r) => break r,
+                    Step::Retry => retry = false,
                 }
             }
         })
