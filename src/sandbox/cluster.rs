@@ -180,6 +180,11 @@ impl Sandbox {
                 result = server.wait_ready(pending).await;
             }
             result?;
+            // The kernel hands out ports again; a server of an earlier sandbox in this process
+            // may have died on this one and still be on the process-wide blacklist.
+            let addr = crate::HostAddr::new("127.0.0.1", server.port());
+            crate::Blacklist::global().remove(&addr);
+            crate::stats::HostStats::of(&addr).reset_latency();
         }
         Ok(sandbox)
     }
@@ -219,8 +224,15 @@ impl Sandbox {
 
     /// SIGSTOPs server `i`: like a hung host, its port still completes TCP handshakes (the
     /// kernel does that) but nothing answers.
+    ///
+    /// Returns once every thread of the server is stopped: the kernel stops each thread only
+    /// when it next runs, and a thread that was already waking up can still answer a
+    /// statement sent right after `kill(2)` returned.
     pub fn pause(&self, i: usize) {
         self.servers[i].signal(libc::SIGSTOP);
+        if let Some(pid) = self.servers[i].pid() {
+            wait_all_threads_stopped(pid);
+        }
     }
 
     /// SIGCONTs server `i` after [`Sandbox::pause`].
@@ -328,5 +340,26 @@ impl Drop for Sandbox {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         super::exit::unregister_dir(&self.dir);
+    }
+}
+
+/// Polls `/proc/PID/task/*/stat` until every thread is in state `T` (stopped), for at most a
+/// second.
+fn wait_all_threads_stopped(pid: u32) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(1);
+    let all_stopped = || -> bool {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return true; // gone: nothing left to answer
+        };
+        tasks.flatten().all(|task| {
+            std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+                // The state follows the parenthesised command name, which may hold spaces.
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+            })
+        })
+    };
+    while !all_stopped() && std::time::Instant::now() < give_up {
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
