@@ -93,6 +93,32 @@ pub enum Error {
         now_on: HostAddr,
     },
 
+    /// No pooled connection could be had within `acquire_timeout`: every usable host was at
+    /// its limit of open connections (`pool_max`) the whole time.
+    #[error(
+        "no pooled connection within {after:?}: all {hosts} usable hosts are at pool_max          ({busy} connections busy)"
+    )]
+    PoolExhausted {
+        /// The bound that passed.
+        after: Duration,
+        /// Hosts that could have served (not blacklisted, not removed).
+        hosts: usize,
+        /// Connections checked out when it gave up.
+        busy: usize,
+    },
+
+    /// A replica did not apply the pool's last write within `causal_read_timeout`; the read
+    /// went to a source instead. Only reported when no source could take it either.
+    #[error("replica {host} did not reach GTID {gtid} within {after:?}")]
+    CausalWait {
+        /// The replica.
+        host: HostAddr,
+        /// The position waited for.
+        gtid: String,
+        /// The bound that passed.
+        after: Duration,
+    },
+
     /// The handle was closed with `disconnect()`.
     #[error("the connection was closed")]
     Closed,

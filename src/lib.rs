@@ -12,6 +12,9 @@
 //! - [`checker`]: which errors mean "this host is bad" ([`ExceptionChecker`]).
 //! - [`balancer`]: picking a host and switching at once on failure ([`Balancer`]).
 //! - [`conn`]: the logical connection ([`LoadBalancedConnection`]).
+//! - [`pool`]: pooled connections over several hosts ([`LoadBalancedPool`]).
+//! - [`replication`]: sources and replicas, roles and lag checked, causal reads
+//!   ([`ReplicationPool`]).
 //! - [`stats`]: per-host response times and load, shared process-wide.
 //! - [`sandbox`]: real `mariadbd` servers and a fault proxy, for tests and the demo.
 
@@ -23,6 +26,8 @@ pub mod checker;
 pub mod conn;
 mod error;
 pub mod opts;
+pub mod pool;
+pub mod replication;
 pub mod stats;
 pub mod strategy;
 
@@ -35,4 +40,6 @@ pub use checker::{ExceptionChecker, StandardChecker};
 pub use conn::{LbTransaction, LoadBalancedConnection};
 pub use error::{Error, HostFailures, Result, UrlError, UrlErrorKind};
 pub use opts::{HostAddr, HostSpec, LbOpts, LbOptsBuilder, Mode, Role, StrategyKind};
+pub use pool::{HostSnapshot, HostState, LoadBalancedPool};
+pub use replication::{ReplicationConnection, ReplicationPool};
 pub use strategy::{BalanceStrategy, Candidate};

@@ -29,8 +29,9 @@
 //! statement's result to the next one.
 
 pub(crate) mod classify;
+mod pooled;
 mod queryable;
-mod session;
+pub(crate) mod session;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +48,7 @@ use crate::balancer::Balancer;
 use crate::blacklist::Blacklist;
 use crate::error::Error;
 use crate::opts::{HostAddr, LbOpts};
+use crate::pool::{Lease, PoolCore};
 use crate::stats::{HostStats, InFlight};
 
 type MyResult<T> = mysql_async::Result<T>;
@@ -58,6 +60,23 @@ struct Physical {
     applied: SessionState,
     /// Ids of statements prepared through the handle on this connection and not closed.
     open_stmts: Vec<u32>,
+    /// Its place in a pool, for a pooled handle.
+    lease: Option<Lease>,
+    /// The session may hold state the next user of a pooled connection must not see.
+    dirty: bool,
+}
+
+impl Physical {
+    fn new(conn: Conn, applied: SessionState, lease: Option<Lease>) -> Physical {
+        Physical {
+            conn,
+            last_used: Instant::now(),
+            applied,
+            open_stmts: Vec::new(),
+            lease,
+            dirty: false,
+        }
+    }
 }
 
 /// Flags shared with the detached failure path of `query_iter`/`exec_iter`, whose results
@@ -112,6 +131,10 @@ pub struct LoadBalancedConnection {
     tx_hint: bool,
     pending_rollback: bool,
     closed: bool,
+    /// The pool the handle's connections come from and go back to.
+    pool: Option<Arc<PoolCore>>,
+    /// The pool's host-list generation this handle's balancer was taken at.
+    generation: u64,
 }
 
 impl std::fmt::Debug for LoadBalancedConnection {
@@ -132,8 +155,24 @@ impl LoadBalancedConnection {
 
     /// Connects using a shared [`Balancer`] (its strategy state and blacklist).
     pub async fn connect_with(balancer: Arc<Balancer>) -> Result<LoadBalancedConnection, Error> {
+        let mut conn = LoadBalancedConnection::unconnected(balancer, None);
+        conn.select().await?;
+        Ok(conn)
+    }
+
+    /// A handle whose connections come from `pool` (see [`crate::LoadBalancedPool`]).
+    pub(crate) async fn checkout(pool: Arc<PoolCore>) -> Result<LoadBalancedConnection, Error> {
+        if pool.is_closed() {
+            return Err(Error::Closed);
+        }
+        let mut conn = LoadBalancedConnection::unconnected(pool.balancer(), Some(pool));
+        conn.select().await?;
+        Ok(conn)
+    }
+
+    fn unconnected(balancer: Arc<Balancer>, pool: Option<Arc<PoolCore>>) -> LoadBalancedConnection {
         let n = balancer.hosts.len();
-        let mut conn = LoadBalancedConnection {
+        LoadBalancedConnection {
             balancer,
             conns: (0..n).map(|_| None).collect(),
             current: None,
@@ -147,9 +186,14 @@ impl LoadBalancedConnection {
             tx_hint: false,
             pending_rollback: false,
             closed: false,
-        };
-        conn.select().await?;
-        Ok(conn)
+            generation: pool.as_ref().map_or(0, |p| p.generation()),
+            pool,
+        }
+    }
+
+    /// Whether the connections come from a [`crate::LoadBalancedPool`].
+    pub fn is_pooled(&self) -> bool {
+        self.pool.is_some()
     }
 
     /// The host the next statement goes to, if connected.
@@ -268,7 +312,11 @@ impl LoadBalancedConnection {
     }
 
     /// Closes every physical connection cleanly.
+    /// A pooled handle gives its connection back to the pool instead.
     pub async fn disconnect(mut self) {
+        if self.pool.is_some() {
+            return; // dropped here: back to the pool
+        }
         self.closed = true;
         for p in self.conns.iter_mut().filter_map(Option::take) {
             let _ = timeout(self.balancer.opts.ping_timeout, p.conn.disconnect()).await;
@@ -281,6 +329,11 @@ impl LoadBalancedConnection {
     pub(crate) async fn begin(&mut self) -> MyResult<Ticket> {
         if self.closed {
             return Err(Error::Closed.into_mysql());
+        }
+        if let Some(pool) = self.pool.clone()
+            && pool.generation() != self.generation
+        {
+            self.follow_pool(&pool)?;
         }
         let dead = self
             .current_physical_ref()
@@ -346,8 +399,12 @@ impl LoadBalancedConnection {
                 stats.observe(ticket.started.elapsed(), self.balancer.opts.latency_decay);
                 if let Some(p) = self.conns[ticket.host].as_mut() {
                     p.last_used = Instant::now();
+                    p.dirty |= class.kind == Kind::Session || class.pins.is_some();
                 }
                 self.note_statement(class, sql);
+                if matches!(class.kind, Kind::Other | Kind::Commit) {
+                    self.after_write(ticket.host).await;
+                }
                 if self.refresh_session {
                     self.refresh_session = false;
                     self.read_back_session().await;
@@ -358,9 +415,20 @@ impl LoadBalancedConnection {
                 let disconnected = self.conns[ticket.host]
                     .as_ref()
                     .is_none_or(|p| p.conn.is_disconnected());
+                if let Some(pool) = &self.pool
+                    && matches!(&e, mysql_async::Error::Server(se) if se.code == 1290 || se.code == 1836)
+                {
+                    pool.read_only_seen();
+                }
                 match judge(&self.balancer, &ticket, disconnected, e) {
                     Judged::Keep(e) => Step::Done(Err(e)),
                     Judged::Lost(e) => {
+                        let host = self.balancer.addr(ticket.host);
+                        if let Some(pool) = &self.pool
+                            && self.balancer.blacklist.contains(host)
+                        {
+                            pool.host_failed(host);
+                        }
                         let pinned = self.pinned.take();
                         self.discard_current();
                         if ticket.in_tx {
@@ -531,6 +599,9 @@ impl LoadBalancedConnection {
             }
             self.conns[i] = None;
         }
+        if let Some(pool) = self.pool.clone() {
+            return self.select_pooled(&pool).await;
+        }
         let wanted = self.wanted.clone();
         let ping_timeout = balancer.opts.ping_timeout;
         let validate = balancer.opts.validate_on_swap;
@@ -550,12 +621,7 @@ impl LoadBalancedConnection {
                     }
                     let mut conn = Conn::new(opts).await?;
                     wanted.apply(&mut conn, &SessionState::default()).await?;
-                    Ok(Physical {
-                        conn,
-                        last_used: Instant::now(),
-                        applied: wanted,
-                        open_stmts: Vec::new(),
-                    })
+                    Ok(Physical::new(conn, wanted, None))
                 }
             })
             .await?;
@@ -578,6 +644,14 @@ impl LoadBalancedConnection {
         }
         self.current = Some(i);
         self.statements_since_switch = 0;
+        if self.pool.is_some() {
+            // A pooled handle holds one connection; the others go back for other users.
+            for j in (0..self.conns.len()).filter(|&j| j != i) {
+                if let Some(p) = self.conns[j].take() {
+                    self.release(j, p, false);
+                }
+            }
+        }
         Ok(())
     }
 

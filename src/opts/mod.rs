@@ -53,6 +53,7 @@
 //! | `causal_reads` | | `false` | a read after a write through the same pool waits until the replica has the write |
 //! | `causal_read_timeout` | | `1s` | how long a causal read waits before going to the source |
 //! | `acquire_timeout` | | `5s` | bound on getting a connection from a pool |
+//! | `health_check_interval` | | `1s` | how often a replication pool reads each host's `read_only` and lag |
 //!
 //! `mysql_async`'s own parameters (`pool_min`, `pool_max`, `inactive_connection_ttl`,
 //! `conn_ttl`, `abs_conn_ttl`, `abs_conn_ttl_jitter`, `tcp_keepalive`, `tcp_nodelay`,
@@ -152,6 +153,7 @@ pub struct LbOpts {
     pub(crate) causal_reads: bool,
     pub(crate) causal_read_timeout: Duration,
     pub(crate) acquire_timeout: Duration,
+    pub(crate) health_check_interval: Duration,
     pub(crate) pass_through: Vec<(String, String)>,
 }
 
@@ -186,6 +188,7 @@ impl Default for LbOpts {
             causal_reads: false,
             causal_read_timeout: Duration::from_secs(1),
             acquire_timeout: Duration::from_secs(5),
+            health_check_interval: Duration::from_secs(1),
             pass_through: Vec::new(),
         }
     }
@@ -305,6 +308,11 @@ impl LbOpts {
     pub fn acquire_timeout(&self) -> Duration {
         self.acquire_timeout
     }
+
+    /// How often a replication pool checks roles and lag.
+    pub fn health_check_interval(&self) -> Duration {
+        self.health_check_interval
+    }
     /// `mysql_async` parameters passed on to every host.
     pub fn pass_through(&self) -> &[(String, String)] {
         &self.pass_through
@@ -385,6 +393,7 @@ impl LbOpts {
             "causal_reads": self.causal_reads,
             "causal_read_timeout_ms": ms(self.causal_read_timeout),
             "acquire_timeout_ms": ms(self.acquire_timeout),
+            "health_check_interval_ms": ms(self.health_check_interval),
             "pass_through": self.pass_through.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
         })
     }
@@ -539,6 +548,8 @@ impl LbOptsBuilder {
         causal_read_timeout: Duration => |o, v| o.causal_read_timeout = v;
         /// Bound on getting a connection from a pool.
         acquire_timeout: Duration => |o, v| o.acquire_timeout = v;
+        /// How often a replication pool checks roles and lag.
+        health_check_interval: Duration => |o, v| o.health_check_interval = v;
     }
 
     /// Checks everything and returns the options.
@@ -611,6 +622,7 @@ impl LbOptsBuilder {
         }
         opts.pass_through
             .retain(|(n, v)| !(n == "prefer_socket" || table::harmless_tls_off(n, v)));
+        table::default_pool_min(&mut opts.pass_through);
         // Each one may be fine alone and the set not (pool_min above pool_max); `mysql_opts`
         // relies on the set being accepted.
         table::check_pass_through_together(&opts.pass_through)?;

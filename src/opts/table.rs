@@ -262,6 +262,15 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
             Ok(())
         },
     },
+    OptionDef {
+        name: "health_check_interval",
+        aliases: &[],
+        default: "1s",
+        apply: |b, v, u| {
+            b.health_check_interval(dur(v, u)?);
+            Ok(())
+        },
+    },
 ];
 
 /// `mysql_async` URL parameters, passed on to every host unchanged.
@@ -352,8 +361,14 @@ pub(crate) fn check_pass_through(name: &str, value: &str) -> Result<(), UrlError
     if !PASS_THROUGH.contains(&name) {
         return Err(unknown_option(name));
     }
+    // `pool_max` alone is checked against the smallest `pool_min` (see `default_pool_min`).
+    let floor = if name == "pool_max" {
+        "&pool_min=0"
+    } else {
+        ""
+    };
     let probe = format!(
-        "mysql://probe@127.0.0.1/?{}={}",
+        "mysql://probe@127.0.0.1/?{}={}{floor}",
         name,
         url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
     );
@@ -364,6 +379,21 @@ pub(crate) fn check_pass_through(name: &str, value: &str) -> Result<(), UrlError
             format!("bad value for mysql_async option {name}: {e}"),
         )
     })
+}
+
+/// `pool_max` below mysql_async's default `pool_min` (10) without a `pool_min` would be an
+/// error there; here it lowers `pool_min` to `pool_max`, which is what `pool_max=2` means.
+pub(crate) fn default_pool_min(params: &mut Vec<(String, String)>) {
+    let max = params
+        .iter()
+        .find(|(n, _)| n == "pool_max")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    if let Some(max) = max
+        && max < 10
+        && !params.iter().any(|(n, _)| n == "pool_min")
+    {
+        params.push(("pool_min".into(), max.to_string()));
+    }
 }
 
 /// Checks the mysql_async parameters as one set, as `LbOpts::mysql_opts` will use them.

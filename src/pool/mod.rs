@@ -1,0 +1,444 @@
+//! [`LoadBalancedPool`]: pooled connections over several hosts.
+//!
+//! A service does not hold one connection; it checks one out per request. The pool keeps, per
+//! host, idle connections and a limit of open ones (`host.rs`), and hands out
+//! [`LoadBalancedConnection`] handles whose physical connection comes from a host's pool and
+//! goes back to it when the handle is dropped.
+//!
+//! Checkout (`get_conn`):
+//! 1. Hosts that are blacklisted, removed, or at `pool_max` are skipped; the strategy picks
+//!    among the rest (the same [`Balancer`] as a single connection: strategy, process-wide
+//!    blacklist, exception checker).
+//! 2. The picked host's most recently returned idle connection is pinged if it idled longer
+//!    than `idle_ping_after`, and dropped if the ping fails; with none left a new connection
+//!    is opened, bounded by `connect_timeout`.
+//! 3. A host that cannot connect is blacklisted and the next host is tried at once; no sleep.
+//! 4. When every usable host is at `pool_max`, the checkout waits for a connection to come
+//!    back, up to `acquire_timeout`, then fails with [`Error::PoolExhausted`].
+//!
+//! The handle is a full [`LoadBalancedConnection`]: a read that meets a dead host is retried
+//! on another host's pool, a write is never repeated, a transaction stays on one connection.
+//!
+//! Limits are `mysql_async`'s pool parameters, per host, with its defaults; they map onto Go's
+//! `database/sql` settings as follows:
+//!
+//! | URL parameter | `database/sql` | default | meaning here |
+//! |---|---|---|---|
+//! | `pool_max` | `SetMaxOpenConns` | 100 | open connections per host, idle or busy |
+//! | `pool_min` | (`SetMaxIdleConns`, inverted) | 10 | idle connections kept however long they idle |
+//! | `inactive_connection_ttl` (s) | `SetConnMaxIdleTime` | 0 | idle longer than this, beyond `pool_min`, is closed |
+//! | `abs_conn_ttl` (s), `abs_conn_ttl_jitter` (s) | `SetConnMaxLifetime` | none | closed at the first return past lifetime + random jitter |
+//! | `ttl_check_interval` (s) | | 30 | how often idle connections are reaped |
+//! | `reset_connection` | | true | `COM_RESET_CONNECTION` before reuse, when the session was changed |
+//!
+//! A returned connection is reset only if its session may hold state the next user must not
+//! see (a transaction, `SET`, a user variable, a temporary table, a prepared statement);
+//! one that only ran plain reads and writes goes straight back (no extra round trip). With
+//! `reset_connection=false` such a connection is closed instead of reused.
+//!
+//! Hosts can be added and removed while traffic runs ([`LoadBalancedPool::add_host`],
+//! [`LoadBalancedPool::remove_host`]). A handle moves to the new host list at its next safe
+//! point (no transaction open, nothing pinning the session); a handle still inside a
+//! transaction on a removed host when the grace period ends gets
+//! [`Error::TransactionLost`] at its next statement.
+
+mod host;
+mod snapshot;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+pub(crate) use self::host::{HostPool, Lease, Limits, close_all};
+pub use self::snapshot::{HostSnapshot, HostState};
+use crate::balancer::Balancer;
+use crate::conn::LoadBalancedConnection;
+use crate::error::Error;
+use crate::opts::{HostAddr, HostSpec, LbOpts};
+use crate::replication::causal::Causal;
+use crate::replication::{ReadSide, read_checkout};
+
+/// A pool of load-balanced connections. Cheap to clone; clones share the pool.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use mysql_async::prelude::Queryable;
+/// let pool = mysql_lb::LoadBalancedPool::new("mysql://app:secret@db1,db2,db3/shop?pool_max=20".parse()?);
+/// let mut conn = pool.get_conn().await?;
+/// let n: Option<u64> = conn.query_first("SELECT COUNT(*) FROM orders").await?;
+/// drop(conn); // back to its host's pool
+/// pool.disconnect().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct LoadBalancedPool {
+    core: Arc<PoolCore>,
+}
+
+/// What the pool's handles share.
+pub(crate) struct PoolCore {
+    balancer: RwLock<Arc<Balancer>>,
+    generation: AtomicU64,
+    hosts: DashMap<HostAddr, Arc<HostPool>>,
+    /// Removed hosts and when their grace period ends.
+    removed: DashMap<HostAddr, Instant>,
+    limits: Limits,
+    released: Arc<Notify>,
+    acquire_timeout: Duration,
+    closed: AtomicBool,
+    reaper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Set once by a replication pool.
+    hooks: OnceLock<Hooks>,
+}
+
+/// What a replication pool adds to each of its two pools.
+#[derive(Debug)]
+struct Hooks {
+    /// Told when a write met a read-only server (1290, 1836): roles may have changed.
+    on_read_only: Option<Arc<Notify>>,
+    /// The writer side with `causal_reads`: where write positions are kept.
+    causal: Option<Arc<Causal>>,
+    /// The reader side: causal waits and falling back to the writer side.
+    read_side: Option<ReadSide>,
+}
+
+impl std::fmt::Debug for PoolCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolCore")
+            .field("balancer", &*self.balancer())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadBalancedPool {
+    /// A pool over `opts`' hosts (every host, whatever its role). Connections are opened on
+    /// demand; nothing is dialled here.
+    pub fn new(opts: LbOpts) -> LoadBalancedPool {
+        LoadBalancedPool::with_balancer(Balancer::new(opts))
+    }
+
+    /// A pool using a shared [`Balancer`] (its strategy state and blacklist).
+    pub fn with_balancer(balancer: Arc<Balancer>) -> LoadBalancedPool {
+        let limits = limits_of(balancer.opts());
+        let released = Arc::new(Notify::new());
+        let hosts = DashMap::new();
+        for h in balancer.opts().hosts() {
+            hosts.insert(
+                h.addr.clone(),
+                HostPool::new(h.addr.clone(), limits.clone(), released.clone()),
+            );
+        }
+        LoadBalancedPool {
+            core: Arc::new(PoolCore {
+                acquire_timeout: balancer.opts().acquire_timeout(),
+                balancer: RwLock::new(balancer),
+                generation: AtomicU64::new(0),
+                hosts,
+                removed: DashMap::new(),
+                limits,
+                released,
+                closed: AtomicBool::new(false),
+                reaper: Mutex::new(None),
+                hooks: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Checks out a connection; see the module docs for how a host is chosen.
+    pub async fn get_conn(&self) -> Result<LoadBalancedConnection, Error> {
+        self.core.start_reaper();
+        if let Some(side) = self.core.hooks.get().and_then(|h| h.read_side.as_ref()) {
+            return read_checkout(self.core.clone(), side).await;
+        }
+        LoadBalancedConnection::checkout(self.core.clone()).await
+    }
+
+    /// The options (of the current host list).
+    pub fn opts(&self) -> LbOpts {
+        self.core.balancer().opts().clone()
+    }
+
+    /// The hosts connections are handed out for now.
+    pub fn hosts(&self) -> Vec<HostSpec> {
+        self.core.balancer().opts().hosts().to_vec()
+    }
+
+    /// Adds a host; checkouts may go to it at once. Adding a host already present does
+    /// nothing; adding one removed earlier brings it back.
+    pub fn add_host(&self, spec: HostSpec) {
+        let mut hosts = self.hosts();
+        if hosts.iter().any(|h| h.addr == spec.addr) {
+            return;
+        }
+        self.core.removed.remove(&spec.addr);
+        self.core
+            .hosts
+            .entry(spec.addr.clone())
+            .and_modify(|hp| {
+                if hp.is_closed() {
+                    *hp = HostPool::new(
+                        spec.addr.clone(),
+                        self.core.limits.clone(),
+                        self.core.released.clone(),
+                    );
+                }
+            })
+            .or_insert_with(|| {
+                HostPool::new(
+                    spec.addr.clone(),
+                    self.core.limits.clone(),
+                    self.core.released.clone(),
+                )
+            });
+        hosts.push(spec);
+        self.core.set_hosts(hosts);
+    }
+
+    /// Removes a host: no new checkouts go to it, idle connections to it are closed, and
+    /// connections in use are closed when they come back. A handle inside a transaction
+    /// there may finish it within `grace`; after that its next statement fails with
+    /// [`Error::TransactionLost`]. Returns whether the host was in the pool.
+    pub fn remove_host(&self, addr: &HostAddr, grace: Duration) -> bool {
+        let hosts = self.hosts();
+        if !hosts.iter().any(|h| &h.addr == addr) {
+            return false;
+        }
+        self.core
+            .removed
+            .insert(addr.clone(), Instant::now() + grace);
+        if let Some(hp) = self.core.hosts.get(addr) {
+            close_all(hp.close(), self.core.limits.ping_timeout);
+        }
+        self.core
+            .set_hosts(hosts.into_iter().filter(|h| &h.addr != addr).collect());
+        true
+    }
+
+    /// Replaces the host list at once (hosts not in `hosts` are removed with `grace`).
+    pub fn set_hosts(&self, hosts: Vec<HostSpec>, grace: Duration) {
+        let now = self.hosts();
+        for old in &now {
+            if !hosts.iter().any(|h| h.addr == old.addr) {
+                self.remove_host(&old.addr, grace);
+            }
+        }
+        for h in hosts {
+            self.add_host(h);
+        }
+    }
+
+    /// Every host the pool knows, with its state, latency, connections and counts.
+    pub fn stats(&self) -> Vec<HostSnapshot> {
+        self.core.snapshot()
+    }
+
+    /// Closes every idle connection and stops handing out new ones; connections in use are
+    /// closed when they come back. Later `get_conn` calls fail with [`Error::Closed`].
+    pub async fn disconnect(&self) {
+        self.core.closed.store(true, Ordering::Release);
+        if let Some(r) = self
+            .core
+            .reaper
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            r.abort();
+        }
+        let bound = self.core.limits.ping_timeout;
+        let mut idle = Vec::new();
+        for hp in self.core.hosts.iter() {
+            idle.extend(hp.close());
+        }
+        for c in idle {
+            let _ = tokio::time::timeout(bound, c.disconnect()).await;
+        }
+    }
+
+    pub(crate) fn core(&self) -> &Arc<PoolCore> {
+        &self.core
+    }
+}
+
+impl PoolCore {
+    /// The current balancer (host list).
+    pub(crate) fn balancer(&self) -> Arc<Balancer> {
+        self.balancer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Bumped at every host-list change; handles compare it at each statement.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+
+    pub(crate) fn released(&self) -> &Notify {
+        &self.released
+    }
+
+    /// The pool of host `addr`, created if the host is new.
+    pub(crate) fn host(&self, addr: &HostAddr) -> Arc<HostPool> {
+        if let Some(hp) = self.hosts.get(addr) {
+            return hp.clone();
+        }
+        self.hosts
+            .entry(addr.clone())
+            .or_insert_with(|| {
+                HostPool::new(addr.clone(), self.limits.clone(), self.released.clone())
+            })
+            .clone()
+    }
+
+    /// When the grace period of a removed host ends (`None`: not removed).
+    pub(crate) fn grace_end(&self, addr: &HostAddr) -> Option<Instant> {
+        self.removed.get(addr).map(|e| *e)
+    }
+
+    /// A host failed: its idle connections are most likely dead as well.
+    pub(crate) fn host_failed(&self, addr: &HostAddr) {
+        if let Some(hp) = self.hosts.get(addr) {
+            drop(hp.drain());
+        }
+    }
+
+    /// A write met a read-only server.
+    pub(crate) fn read_only_seen(&self) {
+        if let Some(n) = self.hooks.get().and_then(|h| h.on_read_only.as_ref()) {
+            n.notify_one();
+        }
+    }
+
+    /// Where write positions are kept, on the writer side with `causal_reads`.
+    pub(crate) fn causal(&self) -> Option<Arc<Causal>> {
+        self.hooks.get().and_then(|h| h.causal.clone())
+    }
+
+    /// Set by a replication pool, once, before any checkout.
+    pub(crate) fn set_hooks(
+        &self,
+        on_read_only: Option<Arc<Notify>>,
+        causal: Option<Arc<Causal>>,
+        read_side: Option<ReadSide>,
+    ) {
+        let _ = self.hooks.set(Hooks {
+            on_read_only,
+            causal,
+            read_side,
+        });
+    }
+
+    fn set_hosts(&self, hosts: Vec<HostSpec>) {
+        let mut guard = self.balancer.write().unwrap_or_else(|e| e.into_inner());
+        let old = guard.clone();
+        let opts = old.opts().with_hosts(hosts);
+        *guard = Balancer::with_blacklist(opts, old.blacklist().clone());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        drop(guard);
+        self.released.notify_waiters();
+    }
+
+    /// Starts the idle reaper once, on the caller's runtime. It holds the pool weakly and
+    /// ends with it.
+    fn start_reaper(self: &Arc<Self>) {
+        let mut guard = self.reaper.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_some() || self.is_closed() {
+            return;
+        }
+        let weak: Weak<PoolCore> = Arc::downgrade(self);
+        let every = self.limits.check_interval.max(Duration::from_millis(10));
+        *guard = Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(core) = weak.upgrade() else { return };
+                for hp in core.hosts.iter() {
+                    close_all(hp.reap(), core.limits.ping_timeout);
+                }
+            }
+        }));
+    }
+
+    fn snapshot(&self) -> Vec<HostSnapshot> {
+        let balancer = self.balancer();
+        let mut out: Vec<HostSnapshot> = balancer
+            .opts()
+            .hosts()
+            .iter()
+            .map(|spec| {
+                snapshot::of(
+                    &balancer,
+                    spec,
+                    self.hosts.get(&spec.addr).as_deref(),
+                    false,
+                )
+            })
+            .collect();
+        for r in self.removed.iter() {
+            let spec = HostSpec {
+                addr: r.key().clone(),
+                role: crate::opts::Role::Any,
+            };
+            out.push(snapshot::of(
+                &balancer,
+                &spec,
+                self.hosts.get(r.key()).as_deref(),
+                true,
+            ));
+        }
+        out
+    }
+}
+
+impl Drop for PoolCore {
+    fn drop(&mut self) {
+        if let Some(r) = self
+            .reaper
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            r.abort();
+        }
+        let bound = self.limits.ping_timeout;
+        for hp in self.hosts.iter() {
+            close_all(hp.close(), bound);
+        }
+    }
+}
+
+/// The per-host limits from `opts`' `mysql_async` pool parameters.
+fn limits_of(opts: &LbOpts) -> Limits {
+    let any = opts
+        .hosts()
+        .first()
+        .map(|h| h.addr.clone())
+        .unwrap_or_else(|| HostAddr::new("127.0.0.1", 3306));
+    let my: mysql_async::Opts = opts.mysql_opts(&any).into();
+    let p = my.pool_opts();
+    Limits {
+        min_idle: p.constraints().min(),
+        max_open: p.constraints().max(),
+        idle_timeout: p.inactive_connection_ttl(),
+        max_lifetime: p.abs_conn_ttl(),
+        lifetime_jitter: p.abs_conn_ttl_jitter(),
+        reset: p.reset_connection(),
+        check_interval: p.ttl_check_interval(),
+        ping_after: opts.idle_ping_after(),
+        ping_timeout: opts.ping_timeout(),
+    }
+}

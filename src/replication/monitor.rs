@@ -1,0 +1,271 @@
+//! Checking roles and lag instead of trusting the URL.
+//!
+//! Every `health_check_interval`, and at once when a write meets a read-only server (errors
+//! 1290, 1836), each host is asked `@@global.read_only` and its replication status, over one
+//! monitoring connection per host, every step bounded. From the answers:
+//!
+//! - **Writers** are the reachable hosts with `read_only=0`. Configured sources that are
+//!   writable are preferred, so a replica that merely lacks `read_only` does not take writes;
+//!   when no configured source is writable any more (it was demoted), the writable hosts are
+//!   the writers: a promoted replica is found without a restart. When no host is writable and
+//!   reachable (the source is down), the writers stay as they were: the blacklist makes
+//!   writes fail fast, and the source is used again when it returns.
+//! - **Readers** are the hosts with `read_only=1` (and configured replicas not yet seen),
+//!   minus those lagging: behind by more than `max_replication_lag`, or with replication
+//!   stopped (the lag is then unknown), as ProxySQL shuns lagging replicas. If every replica
+//!   is lagging, reads go to the source when `readFromSourceWhenNoReplicas` is set, and else
+//!   to the least-behind replica: stale reads rather than no reads.
+//!
+//! A host that does not answer keeps its last known role; whether to use it is the
+//! blacklist's business.
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row};
+use tokio::time::timeout;
+
+use crate::opts::{HostAddr, HostSpec, LbOpts, Role};
+
+/// What one check of one host found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Probe {
+    pub read_only: bool,
+    /// `None`: not a replica. `Some(None)`: a replica whose lag is unknown (stopped).
+    pub lag: Option<Option<u64>>,
+}
+
+/// A host as the monitor knows it.
+#[derive(Debug)]
+pub(crate) struct Known {
+    pub spec: HostSpec,
+    pub last: Option<Probe>,
+    pub reachable: bool,
+    pub conn: Option<Conn>,
+}
+
+impl Known {
+    pub(crate) fn new(spec: HostSpec) -> Known {
+        Known {
+            spec,
+            last: None,
+            reachable: false,
+            conn: None,
+        }
+    }
+
+    /// Whether it is further behind than `max` (never, without a bound or when not a replica).
+    pub(crate) fn lagging(&self, max: Option<Duration>) -> bool {
+        match (max, self.last.as_ref().and_then(|p| p.lag)) {
+            (Some(max), Some(Some(lag))) => Duration::from_secs(lag) > max,
+            (Some(_), Some(None)) => true,
+            _ => false,
+        }
+    }
+
+    fn is_writable(&self) -> bool {
+        self.reachable && self.last.as_ref().is_some_and(|p| !p.read_only)
+    }
+
+    fn is_reader(&self) -> bool {
+        match &self.last {
+            Some(p) => p.read_only,
+            None => self.spec.role == Role::Replica,
+        }
+    }
+
+    fn lag_rank(&self) -> u64 {
+        match self.last.as_ref().and_then(|p| p.lag) {
+            Some(Some(l)) => l,
+            _ => u64::MAX,
+        }
+    }
+}
+
+/// Checks one host, reusing its monitoring connection; every step bounded.
+pub(crate) async fn probe(
+    opts: &LbOpts,
+    addr: &HostAddr,
+    conn: &mut Option<Conn>,
+) -> Option<Probe> {
+    let bound = opts.connect_timeout() + opts.ping_timeout();
+    let run = async {
+        if conn.is_none() {
+            *conn = Some(Conn::new(opts.mysql_opts(addr)).await?);
+        }
+        let c = conn.as_mut().expect("set above");
+        let read_only: Option<bool> = c.query_first("SELECT @@global.read_only").await?;
+        let status: Option<Row> = match c.query_first("SHOW SLAVE STATUS").await {
+            Ok(r) => r,
+            Err(mysql_async::Error::Server(_)) => {
+                c.query_first("SHOW REPLICA STATUS").await.ok().flatten()
+            }
+            Err(e) => return Err(e),
+        };
+        let lag = status.map(|mut row| {
+            let running: Option<String> =
+                take(&mut row, &["Slave_SQL_Running", "Replica_SQL_Running"]);
+            let behind: Option<u64> = take(
+                &mut row,
+                &["Seconds_Behind_Master", "Seconds_Behind_Source"],
+            );
+            if running.as_deref() == Some("Yes") {
+                behind
+            } else {
+                None
+            }
+        });
+        Ok::<_, mysql_async::Error>(Probe {
+            read_only: read_only.unwrap_or(false),
+            lag,
+        })
+    };
+    match timeout(bound, run).await {
+        Ok(Ok(p)) => Some(p),
+        Ok(Err(e)) => {
+            tracing::debug!(host = %addr, error = %e, "health check failed");
+            *conn = None;
+            None
+        }
+        Err(_) => {
+            *conn = None; // cancelled mid-statement: never reused
+            None
+        }
+    }
+}
+
+fn take<T: mysql_async::prelude::FromValue>(row: &mut Row, names: &[&str]) -> Option<T> {
+    names
+        .iter()
+        .find_map(|n| row.get_opt::<Option<T>, _>(*n).and_then(Result::ok))
+        .flatten()
+}
+
+/// The writers and readers the module docs describe, from what is known.
+pub(crate) fn assign(
+    known: &[Known],
+    writers_now: &[HostSpec],
+    max_lag: Option<Duration>,
+    read_from_source: bool,
+) -> (Vec<HostSpec>, Vec<HostSpec>) {
+    let as_role = |k: &Known, role: Role| HostSpec {
+        addr: k.spec.addr.clone(),
+        role,
+    };
+    let writable: Vec<&Known> = known.iter().filter(|k| k.is_writable()).collect();
+    let preferred: Vec<&Known> = writable
+        .iter()
+        .copied()
+        .filter(|k| writers_now.iter().any(|w| w.addr == k.spec.addr))
+        .collect();
+    let writers: Vec<HostSpec> = if !preferred.is_empty() {
+        preferred.iter().map(|k| as_role(k, Role::Source)).collect()
+    } else if !writable.is_empty() {
+        writable.iter().map(|k| as_role(k, Role::Source)).collect()
+    } else {
+        writers_now.to_vec()
+    };
+    let replicas: Vec<&Known> = known
+        .iter()
+        .filter(|k| k.is_reader() && !writers.iter().any(|w| w.addr == k.spec.addr))
+        .collect();
+    let fresh: Vec<&Known> = replicas
+        .iter()
+        .copied()
+        .filter(|k| !k.lagging(max_lag))
+        .collect();
+    let readers: Vec<HostSpec> = if !fresh.is_empty() {
+        fresh.iter().map(|k| as_role(k, Role::Replica)).collect()
+    } else if read_from_source || replicas.is_empty() {
+        if read_from_source {
+            writers.clone()
+        } else {
+            Vec::new()
+        }
+    } else {
+        let least = replicas
+            .iter()
+            .map(|k| k.lag_rank())
+            .min()
+            .unwrap_or(u64::MAX);
+        replicas
+            .iter()
+            .filter(|k| k.lag_rank() == least)
+            .map(|k| as_role(k, Role::Replica))
+            .collect()
+    };
+    (writers, readers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(port: u16, role: Role, probe: Option<(bool, Option<Option<u64>>)>) -> Known {
+        Known {
+            spec: HostSpec {
+                addr: HostAddr::new("h", port),
+                role,
+            },
+            reachable: probe.is_some(),
+            last: probe.map(|(read_only, lag)| Probe { read_only, lag }),
+            conn: None,
+        }
+    }
+
+    fn ports(v: &[HostSpec]) -> Vec<u16> {
+        v.iter().map(|h| h.addr.port()).collect()
+    }
+
+    #[test]
+    fn a_promoted_replica_becomes_the_writer() {
+        let k = vec![
+            known(1, Role::Source, Some((true, Some(Some(0))))),
+            known(2, Role::Replica, Some((false, None))),
+            known(3, Role::Replica, Some((true, Some(Some(0))))),
+        ];
+        let writers_now = vec![k[0].spec.clone()];
+        let (w, r) = assign(&k, &writers_now, None, false);
+        assert_eq!(ports(&w), [2]);
+        assert_eq!(ports(&r), [1, 3]);
+    }
+
+    #[test]
+    fn a_dead_source_stays_the_writer_and_a_writable_replica_does_not_take_over() {
+        let k = vec![
+            known(1, Role::Source, None),
+            known(2, Role::Replica, Some((true, Some(Some(0))))),
+        ];
+        let writers_now = vec![k[0].spec.clone()];
+        let (w, r) = assign(&k, &writers_now, None, false);
+        assert_eq!(ports(&w), [1]);
+        assert_eq!(ports(&r), [2]);
+        let k = vec![
+            known(1, Role::Source, Some((false, None))),
+            known(2, Role::Replica, Some((false, Some(Some(0))))),
+        ];
+        let (w, _) = assign(&k, &writers_now, None, false);
+        assert_eq!(ports(&w), [1], "the configured source is preferred");
+    }
+
+    #[test]
+    fn lagging_replicas_are_left_out_and_the_least_behind_serves_when_all_lag() {
+        let max = Some(Duration::from_secs(5));
+        let mut k = vec![
+            known(1, Role::Source, Some((false, None))),
+            known(2, Role::Replica, Some((true, Some(Some(1))))),
+            known(3, Role::Replica, Some((true, Some(None)))),
+        ];
+        let writers_now = vec![k[0].spec.clone()];
+        let (_, r) = assign(&k, &writers_now, max, false);
+        assert_eq!(ports(&r), [2]);
+        k[1].last = Some(Probe {
+            read_only: true,
+            lag: Some(Some(60)),
+        });
+        let (_, r) = assign(&k, &writers_now, max, false);
+        assert_eq!(ports(&r), [2], "least behind; unknown lag counts as worst");
+        let (_, r) = assign(&k, &writers_now, max, true);
+        assert_eq!(ports(&r), [1], "or the source when allowed");
+    }
+}
