@@ -14,6 +14,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -89,9 +90,11 @@ impl SandboxOptions {
 /// indexes run from 0 to `len() - 1`; methods taking an index panic on one out of range.
 pub struct Sandbox {
     dir: PathBuf,
-    servers: Vec<Server>,
+    pub(super) servers: Vec<Server>,
     launch: LaunchConfig,
-    sql_timeout: Duration,
+    pub(super) sql_timeout: Duration,
+    /// The server last made the replication source (see `replication.rs`); 0 otherwise.
+    pub(super) source: AtomicUsize,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -139,6 +142,7 @@ impl Sandbox {
                 ready_timeout: opts.ready_timeout,
             },
             sql_timeout: opts.sql_timeout,
+            source: AtomicUsize::new(0),
         };
         let targets: Vec<PathBuf> = sandbox.servers.iter().map(Server::data_dir).collect();
         if let Some(s) = sandbox.servers.last()
@@ -287,6 +291,16 @@ impl Sandbox {
     /// Runs `sql` on server `i` over a new TCP connection and returns the rows of its first
     /// result set. Connect, query and disconnect are bounded by the sandbox's SQL timeout.
     pub async fn sql(&self, i: usize, sql: &str) -> Result<Vec<mysql_async::Row>, SandboxError> {
+        self.sql_within(i, sql, self.sql_timeout).await
+    }
+
+    /// [`Sandbox::sql`] bounded by `bound` instead of the sandbox's SQL timeout.
+    pub(super) async fn sql_within(
+        &self,
+        i: usize,
+        sql: &str,
+        bound: Duration,
+    ) -> Result<Vec<mysql_async::Row>, SandboxError> {
         let opts = self.opts(i);
         let run = async {
             let mut conn = mysql_async::Conn::new(opts).await?;
@@ -294,12 +308,12 @@ impl Sandbox {
             conn.disconnect().await?;
             Ok::<_, mysql_async::Error>(rows)
         };
-        match tokio::time::timeout(self.sql_timeout, run).await {
+        match tokio::time::timeout(bound, run).await {
             Ok(Ok(rows)) => Ok(rows),
             Ok(Err(source)) => Err(SandboxError::Sql { index: i, source }),
             Err(_) => Err(SandboxError::SqlTimeout {
                 index: i,
-                after: self.sql_timeout,
+                after: bound,
             }),
         }
     }

@@ -78,6 +78,16 @@ pub enum SandboxError {
         /// The bound that was exceeded.
         after: Duration,
     },
+
+    /// A replication step on a sandbox server did not work out (a replica that does not
+    /// start replicating, or does not catch up in time, or a role change that makes no sense).
+    #[error("replication on sandbox server {index}: {reason}")]
+    Replication {
+        /// Index of the server.
+        index: usize,
+        /// What went wrong, with the server's own replication error when it has one.
+        reason: String,
+    },
 }
 
 impl SandboxError {

@@ -7,6 +7,9 @@
 //!
 //! The pieces, one concept per file:
 //! - [`Sandbox`] (`cluster.rs`): N servers in one temp dir, with kill / pause / restart.
+//! - `replication.rs`: the same servers as a GTID replication set (one source, N replicas)
+//!   with lag, promote and demote ([`Sandbox::start_replication`]), and the non-SUPER
+//!   [`APP_USER`] for whom `read_only` holds.
 //! - `server.rs`: one `mariadbd` process, started on a port and waited for by reading its log.
 //! - `template.rs`: the data directory made once by `mariadb-install-db` and copied per server.
 //! - `spawner.rs`: the single thread that forks every child, so children die with the process.
@@ -24,6 +27,7 @@ mod cluster;
 mod error;
 mod exit;
 mod proxy;
+mod replication;
 mod server;
 mod spawner;
 mod tempdirs;
@@ -32,6 +36,7 @@ mod template;
 pub use cluster::{Sandbox, SandboxOptions};
 pub use error::SandboxError;
 pub use proxy::{FaultProxy, ProxyMode};
+pub use replication::{APP_PASSWORD, APP_USER};
 
 /// The account every sandbox server has: `ALL PRIVILEGES ... WITH GRANT OPTION`, reachable
 /// over TCP from 127.0.0.1.

@@ -15,6 +15,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
@@ -93,6 +94,8 @@ pub(crate) struct Server {
     dir: PathBuf,
     port: AtomicU16,
     child: ChildSlot,
+    /// Arguments of this server alone (e.g. `--read-only` for a replica), kept for restarts.
+    own_args: Mutex<Vec<String>>,
 }
 
 impl Server {
@@ -105,6 +108,7 @@ impl Server {
             dir,
             port: AtomicU16::new(0),
             child,
+            own_args: Mutex::new(Vec::new()),
         }
     }
 
@@ -122,6 +126,12 @@ impl Server {
 
     pub(crate) fn socket_path(&self) -> PathBuf {
         self.dir.join("mariadbd.sock")
+    }
+
+    /// Sets the arguments this server alone gets from its next start on; they come before the
+    /// sandbox-wide extra arguments, so those still win.
+    pub(crate) fn set_own_args(&self, args: Vec<String>) {
+        *self.own_args.lock().unwrap_or_else(|e| e.into_inner()) = args;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Child>> {
@@ -177,6 +187,12 @@ impl Server {
             .arg(format!("--server-id={}", self.index + 1))
             .args(LIGHT_AND_FAST)
             .args(INNODB_SIZING)
+            .args(
+                self.own_args
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter(),
+            )
             .args(&cfg.extra_args)
             // Out of the terminal's process group: Ctrl-C and Ctrl-Z reach the test binary
             // only; the servers follow it through PDEATHSIG.

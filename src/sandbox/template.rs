@@ -8,8 +8,10 @@
 //! a template; if two build at once, the loser throws its copy away. A build dir left by a
 //! killed process is swept like any other stale sandbox dir.
 //!
-//! The `lb` account is created by the `--extra-file` SQL that `mariadb-install-db` runs in
-//! the same bootstrap. That bootstrap runs with `--skip-grant-tables`, where `CREATE USER`
+//! The accounts (`lb`, `app`, `repl`; see `mod.rs` and `replication.rs`) are created by the
+//! `--extra-file` SQL that `mariadb-install-db` runs in the same bootstrap, so every server of
+//! every sandbox has them at no cost, and none of them is in a binary log (a replica would
+//! otherwise replay `CREATE USER` and fail on the account it already has). That bootstrap runs with `--skip-grant-tables`, where `CREATE USER`
 //! is refused ("running with the --skip-grant-tables option"); a `FLUSH PRIVILEGES` first
 //! loads the freshly made grant tables and makes account statements work.
 
@@ -20,12 +22,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::error::{SandboxError, log_tail};
+use super::replication::{APP_GRANTS, APP_PASSWORD, APP_USER, REPL_PASSWORD, REPL_USER};
 use super::tempdirs::{BUILD_PREFIX, create_owned_dir};
 use super::{PASSWORD, USER, spawner};
 
 /// Bump when the template's contents change (new SQL, other install options,
 /// [`INNODB_SIZING`]): it is part of the cache key.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 /// Marks a complete template (written before the rename, so its presence is enough).
 const MARKER: &str = "mysql_lb-template.ok";
 /// Bound on `mariadb-install-db`.
@@ -159,13 +162,17 @@ pub(crate) fn ensure(bins: &Binaries) -> Result<PathBuf, SandboxError> {
     }
 }
 
-/// Runs `mariadb-install-db` into `data`, creating the `lb` account.
+/// Runs `mariadb-install-db` into `data`, creating the sandbox accounts.
 fn install(bins: &Binaries, build: &Path, data: &Path) -> Result<(), SandboxError> {
     let sql_path = build.join("init.sql");
     let sql = format!(
         "FLUSH PRIVILEGES;\n\
          CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}';\n\
-         GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'%' WITH GRANT OPTION;\n"
+         GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'%' WITH GRANT OPTION;\n\
+         CREATE USER '{APP_USER}'@'%' IDENTIFIED BY '{APP_PASSWORD}';\n\
+         GRANT {APP_GRANTS} ON *.* TO '{APP_USER}'@'%';\n\
+         CREATE USER '{REPL_USER}'@'%' IDENTIFIED BY '{REPL_PASSWORD}';\n\
+         GRANT REPLICATION SLAVE ON *.* TO '{REPL_USER}'@'%';\n"
     );
     std::fs::write(&sql_path, sql).map_err(|e| SandboxError::io("writing init.sql", e))?;
     let log_path = build.join("install.log");

@@ -40,9 +40,10 @@ pub async fn on_all(sb: &Sandbox, sql: &str) {
 /// A bound for test waits.
 pub const BOUND: Duration = Duration::from_secs(30);
 
-/// Creates user `app` (password `app-pw`) on every server with `grants` (e.g.
+/// Replaces user `app` on every server with one of password `app-pw` and only `grants` (e.g.
 /// `SELECT ON *.*`): a user without SUPER, for whom `max_connections` and `read_only` hold.
+/// (Every sandbox has an `app` of its own, `mysql_lb::sandbox::APP_USER`, with wider grants.)
 pub async fn create_app_user(sb: &Sandbox, grants: &str) {
-    on_all(sb, "CREATE USER app@'%' IDENTIFIED BY 'app-pw'").await;
+    on_all(sb, "CREATE OR REPLACE USER app@'%' IDENTIFIED BY 'app-pw'").await;
     on_all(sb, &format!("GRANT {grants} TO app@'%'")).await;
 }
