@@ -118,9 +118,12 @@ impl Balancer {
     }
 
     /// Runs `attempt` on hosts chosen by the strategy until one succeeds, as the module docs
-    /// describe. Each attempt is bounded by `connect_timeout`. Never sleeps.
+    /// describe. `first`: a host the strategy already picked for this call, tried first (so
+    /// that a stateful strategy such as `roundRobin` is not asked twice). Each attempt is
+    /// bounded by `connect_timeout`. Never sleeps.
     pub(crate) async fn establish<T, F, Fut>(
         &self,
+        first: Option<usize>,
         among: &[usize],
         mut attempt: F,
     ) -> Result<(usize, T), Error>
@@ -129,10 +132,15 @@ impl Balancer {
         Fut: Future<Output = mysql_async::Result<T>>,
     {
         let mut failures = HostFailures::default();
+        let mut first = first.filter(|i| among.contains(i));
         for _round in 0..self.opts.retries_all_down.max(1) {
             let mut tried: Vec<usize> = Vec::new();
             // Phase 1: hosts the blacklist lets through, in the strategy's order.
-            while let Some(i) = self.pick_admitted(among, &tried) {
+            while let Some(i) = first
+                .take()
+                .filter(|&i| self.admitted(i))
+                .or_else(|| self.pick_admitted(among, &tried))
+            {
                 tried.push(i);
                 if let Some(t) = self.attempt_one(i, &mut attempt, &mut failures).await? {
                     return Ok((i, t));
@@ -184,6 +192,16 @@ impl Balancer {
             .map(|&i| Candidate::new(&self.hosts[i].spec.addr, i, &self.hosts[i].stats))
             .collect();
         open[self.strategy.pick(&cands).min(open.len() - 1)]
+    }
+
+    /// Whether the blacklist lets a call to host `i` through now (claiming the probe slot of
+    /// an expired entry).
+    fn admitted(&self, i: usize) -> bool {
+        !matches!(
+            self.blacklist
+                .admit(self.addr(i), self.opts.connect_timeout),
+            Admission::Blocked(_)
+        )
     }
 
     /// Like `pick`, but an expired blacklist entry is a candidate, and picking it claims the

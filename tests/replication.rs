@@ -26,7 +26,7 @@ async fn port_of(conn: &mut LoadBalancedConnection) -> mysql_async::Result<u16> 
 
 /// A table on the source, replicated everywhere.
 async fn make_table(sb: &Sandbox, name: &str) {
-    sb.exec(0, &format!("CREATE DATABASE IF NOT EXISTS app"))
+    sb.exec(0, "CREATE DATABASE IF NOT EXISTS app")
         .await
         .unwrap();
     sb.exec(
@@ -132,8 +132,15 @@ async fn a_killed_replica_costs_readers_nothing_and_a_killed_source_fails_writes
     for t in tasks {
         tokio::time::timeout(BOUND, t).await.unwrap().unwrap();
     }
-    assert_eq!(errors.load(Ordering::SeqCst), 0, "no read error reached a caller");
-    assert!(reads.load(Ordering::SeqCst) > before, "reads went on without the source");
+    assert_eq!(
+        errors.load(Ordering::SeqCst),
+        0,
+        "no read error reached a caller"
+    );
+    assert!(
+        reads.load(Ordering::SeqCst) > before,
+        "reads went on without the source"
+    );
 }
 
 #[tokio::test]
@@ -239,10 +246,17 @@ async fn a_causal_read_sees_the_write_before_it_even_on_a_lagging_replica() {
             .query_first(format!("SELECT v FROM app.causal WHERE id = {n}"))
             .await
             .unwrap();
-        assert_eq!(seen.as_deref(), Some("x"), "read {n} missed the write before it");
+        assert_eq!(
+            seen.as_deref(),
+            Some("x"),
+            "read {n} missed the write before it"
+        );
         served.insert(port_of(&mut r).await.unwrap());
     }
-    assert!(!served.contains(&sb.port(1)), "the lagging replica never served");
+    assert!(
+        !served.contains(&sb.port(1)),
+        "the lagging replica never served"
+    );
     // Without causal reads the lagging replica does serve stale data: the test can tell.
     let plain = ReplicationPool::new(repl_opts(&sb, "strategy=roundRobin"))
         .await
@@ -250,7 +264,10 @@ async fn a_causal_read_sees_the_write_before_it_even_on_a_lagging_replica() {
     let mut stale = 0;
     for _ in 0..10 {
         let mut r = plain.reader().get_conn().await.unwrap();
-        let n: Option<u64> = r.query_first("SELECT COUNT(*) FROM app.causal").await.unwrap();
+        let n: Option<u64> = r
+            .query_first("SELECT COUNT(*) FROM app.causal")
+            .await
+            .unwrap();
         if n != Some(10) {
             stale += 1;
         }

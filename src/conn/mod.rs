@@ -590,8 +590,9 @@ impl LoadBalancedConnection {
     async fn select(&mut self) -> Result<(), Error> {
         let balancer = self.balancer.clone();
         let all: Vec<usize> = (0..balancer.hosts.len()).collect();
-        // Try a kept connection to the strategy's pick first: no connect at all.
-        if let Some(i) = balancer.pick(&all, &[])
+        // The strategy picks once; a kept connection to its pick is used without a connect.
+        let first = balancer.pick(&all, &[]);
+        if let Some(i) = first
             && self.conns[i].is_some()
         {
             if !self.needs_ping(i) || self.ping_physical(i).await {
@@ -600,14 +601,14 @@ impl LoadBalancedConnection {
             self.conns[i] = None;
         }
         if let Some(pool) = self.pool.clone() {
-            return self.select_pooled(&pool).await;
+            return self.select_pooled(&pool, first).await;
         }
         let wanted = self.wanted.clone();
         let ping_timeout = balancer.opts.ping_timeout;
         let validate = balancer.opts.validate_on_swap;
         let conns = &mut self.conns;
         let (i, physical) = balancer
-            .establish(&all, |i| {
+            .establish(first, &all, |i| {
                 let kept = conns[i].take();
                 let opts = balancer.opts.mysql_opts(balancer.addr(i));
                 let wanted = wanted.clone();

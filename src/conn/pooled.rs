@@ -17,7 +17,11 @@ impl LoadBalancedConnection {
     /// Takes a connection from the pool: a host with room, chosen by the strategy (see the
     /// pool's module docs). Waits for a connection to come back only when every usable host
     /// is at `pool_max`, and then no longer than `acquire_timeout`.
-    pub(super) async fn select_pooled(&mut self, pool: &Arc<PoolCore>) -> Result<(), Error> {
+    pub(super) async fn select_pooled(
+        &mut self,
+        pool: &Arc<PoolCore>,
+        mut first: Option<usize>,
+    ) -> Result<(), Error> {
         let deadline = Instant::now() + pool.acquire_timeout();
         let balancer = self.balancer.clone();
         let n = balancer.hosts.len();
@@ -41,7 +45,7 @@ impl LoadBalancedConnection {
             if !room.is_empty() {
                 let wanted = self.wanted.clone();
                 let result = balancer
-                    .establish(&room, |i| {
+                    .establish(first.take(), &room, |i| {
                         let hp = pool.host(balancer.addr(i));
                         let opts = balancer.opts.mysql_opts(balancer.addr(i));
                         let wanted = wanted.clone();
