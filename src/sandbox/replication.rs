@@ -93,8 +93,12 @@ impl Sandbox {
         args.append(&mut opts.server_args);
         opts.server_args = args;
         let sandbox = Sandbox::start_with(replicas + 1, opts).await?;
+        // All replicas connect before any is waited for: their threads start in parallel.
         for i in 1..=replicas {
-            sandbox.demote(i, 0).await?;
+            sandbox.replicate_from(i, 0).await?;
+        }
+        for i in 1..=replicas {
+            sandbox.wait_replicating(i).await?;
         }
         Ok(sandbox)
     }
@@ -195,6 +199,12 @@ impl Sandbox {
     /// ask for it again), `CHANGE MASTER TO` `source` with `MASTER_USE_GTID=slave_pos`,
     /// `START SLAVE`. Returns once both replication threads run.
     pub async fn demote(&self, i: usize, source: usize) -> Result<(), SandboxError> {
+        self.replicate_from(i, source).await?;
+        self.wait_replicating(i).await
+    }
+
+    /// [`Sandbox::demote`] without waiting for the replication threads.
+    async fn replicate_from(&self, i: usize, source: usize) -> Result<(), SandboxError> {
         if i == source {
             return Err(SandboxError::Replication {
                 index: i,
@@ -221,8 +231,7 @@ impl Sandbox {
                  MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE"
             ),
         )
-        .await?;
-        self.wait_replicating(i).await
+        .await
     }
 
     /// Waits, bounded by the sandbox's SQL timeout, until both replication threads of `i`
