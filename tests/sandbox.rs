@@ -527,8 +527,17 @@ async fn restart_waits_for_its_port_to_be_free() {
     sb.kill(0);
     // Someone else holds the port for a while.
     let squatter = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    // Let go once the restart has met the taken port (not after a fixed time: under load
+    // the server may take longer than any guess to get as far as binding).
+    let log_path = sb.log_path(0);
     let release = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        for _ in 0..2000 {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if log.matches("Address already in use").count() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         drop(squatter);
     });
     bounded(sb.restart(0)).await.unwrap();
