@@ -187,7 +187,7 @@ fn phase_table(runs: &[(Kind, Run)], scale: f64) -> String {
     let mut t = Table::new([
         "driver", "phase", "window s", "stmt/s", "errors", "p99 ms", "max ms",
     ])
-    .numeric();
+    .numeric(3);
     for (driver, run) in runs {
         for (name, from, to) in phases(scale) {
             let s = run.window(from, to);

@@ -209,6 +209,8 @@ fn fault_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
             )))
             .map_err(|e| e.to_string())?;
         if let Some(y) = label_y {
+            // Just right of the line, so the line does not cross the text.
+            let x = x + (chart.x_range().end - chart.x_range().start) * 0.004;
             let text = format!("{} {}", f.action, f.server);
             chart
                 .draw_series(std::iter::once(Text::new(

@@ -42,17 +42,28 @@ pub(crate) fn run(args: Args) -> Outcome {
 
 /// Runs `sql` and formats its result: a table and a `-- served by` line, or the affected
 /// rows. Shared with `shell`.
+///
+/// Statements that read go through `query`, which the handle retries once on another host
+/// when the host fails; `query_iter` (needed for affected rows) streams its result from one
+/// connection and is not retried, which is right for writes and wrong for reads.
 pub(crate) async fn execute(
     conn: &mut LoadBalancedConnection,
     sql: &str,
 ) -> Result<String, mysql_async::Error> {
     let started = Instant::now();
-    let mut result = conn.query_iter(sql).await?;
-    let columns = result.columns();
-    let rows: Vec<mysql_async::Row> = result.collect().await?;
-    let affected = result.affected_rows();
-    // Any further result sets (a CALL) are read and dropped so the connection stays usable.
-    result.drop_result().await?;
+    let (columns, rows, affected) = if returns_rows(sql) {
+        let rows: Vec<mysql_async::Row> = conn.query(sql).await?;
+        let columns = rows.first().map(|r| r.columns());
+        (columns, rows, 0)
+    } else {
+        let mut result = conn.query_iter(sql).await?;
+        let columns = result.columns();
+        let rows: Vec<mysql_async::Row> = result.collect().await?;
+        let affected = result.affected_rows();
+        // Any further result sets (a CALL) are read and dropped so the connection stays usable.
+        result.drop_result().await?;
+        (columns, rows, affected)
+    };
     let took = started.elapsed();
     let host = conn
         .current_host()
@@ -69,12 +80,28 @@ pub(crate) async fn execute(
             out += &table.render();
             out += &served(&host, &format!("{n} {}", plural(n, "row")), took);
         }
+        None if returns_rows(sql) => out += &served(&host, "empty set", took),
         None => {
             let what = format!("{affected} {}", plural(affected as usize, "row affected"));
             out += &served(&host, &what, took);
         }
     }
     Ok(out)
+}
+
+/// Whether `sql` starts like a statement that returns rows (the handle itself decides
+/// whether it is safe to retry).
+fn returns_rows(sql: &str) -> bool {
+    let head: String = sql
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    matches!(
+        head.as_str(),
+        "SELECT" | "SHOW" | "DESCRIBE" | "DESC" | "EXPLAIN" | "WITH" | "VALUES" | "TABLE"
+    )
 }
 
 fn plural(n: usize, what: &str) -> String {

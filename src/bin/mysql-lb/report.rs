@@ -36,7 +36,7 @@ fn summary_row(first: String, s: &Summary) -> Vec<String> {
 }
 
 fn summary_table(first: &str) -> Table {
-    Table::new(std::iter::once(first).chain(SUMMARY_COLUMNS)).numeric()
+    Table::new(std::iter::once(first).chain(SUMMARY_COLUMNS)).numeric(1)
 }
 
 /// Overall, per host and per second tables, and the fault record.

@@ -10,7 +10,7 @@
 //! Input is read line by line from stdin, terminal or not, so tests and scripts can pipe
 //! statements in; no line editing.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use mysql_async::prelude::Queryable;
 use mysql_lb::{Blacklist, Error, HostAddr, LoadBalancedConnection};
@@ -42,6 +42,7 @@ pub(crate) fn run(args: Args) -> Outcome {
 async fn repl(mut conn: LoadBalancedConnection) -> Outcome {
     let mut db = current_db(&mut conn).await;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let interactive = std::io::stdin().is_terminal();
     loop {
         prompt(&conn, &db);
         let line = match lines.next_line().await {
@@ -52,6 +53,10 @@ async fn repl(mut conn: LoadBalancedConnection) -> Outcome {
                 return Outcome::Failed(format!("reading stdin: {e}"));
             }
         };
+        if !interactive {
+            // Echo piped input after the prompt, so the transcript reads like a session.
+            println!("{line}");
+        }
         let stmt = line.trim().trim_end_matches(';').trim();
         if stmt.is_empty() {
             continue;

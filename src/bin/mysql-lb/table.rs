@@ -22,9 +22,9 @@ impl Table {
         }
     }
 
-    /// Right-aligns every column but the first (the usual shape of a report).
-    pub(crate) fn numeric(mut self) -> Table {
-        for r in self.right.iter_mut().skip(1) {
+    /// Right-aligns every column after the first `labels` ones (the shape of a report).
+    pub(crate) fn numeric(mut self, labels: usize) -> Table {
+        for r in self.right.iter_mut().skip(labels) {
             *r = true;
         }
         self
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn numeric_columns_align_right() {
-        let mut t = Table::new(["host", "qps"]).numeric();
+        let mut t = Table::new(["host", "qps"]).numeric(1);
         t.row(["a", "5"]);
         t.row(["b", "500"]);
         assert!(t.render().contains("| a    |   5 |"), "{}", t.render());
