@@ -1,8 +1,26 @@
 //! `mysql-lb`: the command-line face of `mysql_lb`.
 //!
 //! Exit codes: 0 success, 1 failure (a server or the network), 2 bad input (URL, SQL, flags).
+//!
+//! One file per subcommand; the bench machinery (drivers, faults, recording, reports, charts)
+//! sits in its own files because `bench` and `demo` share it.
 
+mod autoreconnect;
+mod bench;
+mod demo;
+mod driver;
+mod failure;
+mod faults;
+mod input;
 mod parse;
+mod plot;
+mod query;
+mod recorder;
+mod report;
+mod shell;
+mod status;
+mod table;
+mod workload;
 
 use std::process::ExitCode;
 
@@ -20,6 +38,17 @@ struct Cli {
 enum Command {
     /// Print what a connection string means, as JSON (password redacted).
     Parse(parse::Args),
+    /// Run one statement through a load-balanced connection and print the result.
+    Query(query::Args),
+    /// Interactive prompt: statements one per line, through a load-balanced connection.
+    Shell(shell::Args),
+    /// Check every host of a connection string: reachable, round trip, version, lag.
+    Status(status::Args),
+    /// Run a statement from many tasks for a while; report throughput and latency.
+    Bench(bench::Args),
+    /// Kill, restart and pause servers of a sandbox under load, with mysql_lb and with an
+    /// emulation of Connector/J's autoReconnect; print a table and write a chart.
+    Demo(demo::Args),
 }
 
 /// How a subcommand ended.
@@ -27,6 +56,8 @@ pub(crate) enum Outcome {
     Ok,
     /// Bad input: message for stderr, exit 2.
     BadInput(String),
+    /// A server or the network failed: message for stderr, exit 1.
+    Failed(String),
 }
 
 fn main() -> ExitCode {
@@ -40,12 +71,21 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Parse(args) => parse::run(args),
+        Command::Query(args) => query::run(args),
+        Command::Shell(args) => shell::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match outcome {
         Outcome::Ok => ExitCode::SUCCESS,
         Outcome::BadInput(msg) => {
             eprintln!("mysql-lb: {msg}");
             ExitCode::from(2)
+        }
+        Outcome::Failed(msg) => {
+            eprintln!("mysql-lb: {msg}");
+            ExitCode::from(1)
         }
     }
 }
