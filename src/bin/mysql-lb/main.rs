@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 failure (a server or the network), 2 bad input (URL, SQL, flags).
 
 mod parse;
+mod sandbox;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Print what a connection string means, as JSON (password redacted).
     Parse(parse::Args),
+    /// Start real MariaDB servers on 127.0.0.1 and take faults (kill, pause, ...) on stdin.
+    Sandbox(sandbox::Args),
 }
 
 /// How a subcommand ended.
@@ -27,6 +30,8 @@ pub(crate) enum Outcome {
     Ok,
     /// Bad input: message for stderr, exit 2.
     BadInput(String),
+    /// Failure (a server or the network): message for stderr, exit 1.
+    Failed(String),
 }
 
 fn main() -> ExitCode {
@@ -40,12 +45,17 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Parse(args) => parse::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
     };
     match outcome {
         Outcome::Ok => ExitCode::SUCCESS,
         Outcome::BadInput(msg) => {
             eprintln!("mysql-lb: {msg}");
             ExitCode::from(2)
+        }
+        Outcome::Failed(msg) => {
+            eprintln!("mysql-lb: {msg}");
+            ExitCode::FAILURE
         }
     }
 }
