@@ -90,6 +90,19 @@ pub fn option_names() -> Vec<(&'static str, &'static [&'static str], &'static st
         .collect()
 }
 
+/// Parses a duration the way our options take it: a number with a unit (`250ms`, `5s`,
+/// `1.5s`, `2m`), or `0`. Public so that tools built on the crate (the `mysql-lb` command)
+/// read durations exactly as connection strings do.
+///
+/// ```
+/// # use std::time::Duration;
+/// assert_eq!(mysql_lb::opts::parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+/// assert!(mysql_lb::opts::parse_duration("5").is_err());
+/// ```
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    value::duration(value)
+}
+
 /// What a connection string asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

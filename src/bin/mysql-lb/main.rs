@@ -1,9 +1,27 @@
 //! `mysql-lb`: the command-line face of `mysql_lb`.
 //!
 //! Exit codes: 0 success, 1 failure (a server or the network), 2 bad input (URL, SQL, flags).
+//!
+//! One file per subcommand; the bench machinery (drivers, faults, recording, reports, charts)
+//! sits in its own files because `bench` and `demo` share it.
 
+mod autoreconnect;
+mod bench;
+mod demo;
+mod driver;
+mod failure;
+mod faults;
+mod input;
 mod parse;
+mod plot;
+mod query;
+mod recorder;
+mod report;
 mod sandbox;
+mod shell;
+mod status;
+mod table;
+mod workload;
 
 use std::process::ExitCode;
 
@@ -21,6 +39,17 @@ struct Cli {
 enum Command {
     /// Print what a connection string means, as JSON (password redacted).
     Parse(parse::Args),
+    /// Run one statement through a load-balanced connection and print the result.
+    Query(query::Args),
+    /// Interactive prompt: statements one per line, through a load-balanced connection.
+    Shell(shell::Args),
+    /// Check every host of a connection string: reachable, round trip, version, lag.
+    Status(status::Args),
+    /// Run a statement from many tasks for a while; report throughput and latency.
+    Bench(bench::Args),
+    /// Kill, restart and pause servers of a sandbox under load, with mysql_lb and with an
+    /// emulation of Connector/J's autoReconnect; print a table and write a chart.
+    Demo(demo::Args),
     /// Start real MariaDB servers on 127.0.0.1 and take faults (kill, pause, ...) on stdin.
     Sandbox(sandbox::Args),
 }
@@ -30,7 +59,7 @@ pub(crate) enum Outcome {
     Ok,
     /// Bad input: message for stderr, exit 2.
     BadInput(String),
-    /// Failure (a server or the network): message for stderr, exit 1.
+    /// A server or the network failed: message for stderr, exit 1.
     Failed(String),
 }
 
@@ -45,6 +74,11 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Parse(args) => parse::run(args),
+        Command::Query(args) => query::run(args),
+        Command::Shell(args) => shell::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Sandbox(args) => sandbox::run(args),
     };
     match outcome {
@@ -55,7 +89,7 @@ fn main() -> ExitCode {
         }
         Outcome::Failed(msg) => {
             eprintln!("mysql-lb: {msg}");
-            ExitCode::FAILURE
+            ExitCode::from(1)
         }
     }
 }

@@ -31,7 +31,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::Outcome;
+use crate::{Outcome, input};
 
 /// The most servers one sandbox may have (each takes a few hundred MB of address space).
 const MAX_SERVERS: usize = 9;
@@ -63,12 +63,9 @@ pub(crate) fn run(args: Args) -> Outcome {
             "--haproxy-check-user `{name}`: use 1 to 32 letters, digits or `_`"
         ));
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match input::runtime() {
         Ok(rt) => rt,
-        Err(e) => return Outcome::Failed(format!("starting the runtime: {e}")),
+        Err(out) => return out,
     };
     let outcome = runtime.block_on(serve(args));
     // The stdin read runs on a blocking thread that cannot be cancelled; waiting for it

@@ -1,0 +1,185 @@
+//! Running a bench: N tasks, each with its own logical connection, run one statement in a
+//! loop until the deadline, while the fault schedule (if any) hits the sandbox.
+//!
+//! Every statement is bounded by the deadline: one still running when the run ends is cut
+//! and recorded as unfinished, so a driver asleep in a reconnect loop cannot stretch the run.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mysql_lb::LbOpts;
+use mysql_lb::sandbox::Sandbox;
+use tokio::time::Instant;
+
+use crate::driver::{Driver, Kind, Reconnect};
+use crate::faults::{self, Fault};
+use crate::recorder::{Run, Sample};
+
+/// What to run.
+pub(crate) struct Plan {
+    pub(crate) opts: LbOpts,
+    pub(crate) sql: String,
+    pub(crate) concurrency: usize,
+    pub(crate) duration: Duration,
+    pub(crate) driver: Kind,
+    pub(crate) reconnect: Reconnect,
+    /// Faults resolved to sandbox indexes; empty without a sandbox.
+    pub(crate) faults: Vec<(Fault, usize)>,
+    pub(crate) sandbox: Option<Arc<Sandbox>>,
+    /// Shown before the progress bar.
+    pub(crate) label: String,
+}
+
+/// Counters the progress bar reads.
+#[derive(Default)]
+struct Live {
+    statements: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// How long a task's disconnect may take at the end (a host may be stopped by then).
+const DISCONNECT_BOUND: Duration = Duration::from_secs(2);
+/// How long a fault action still running at the end may take to finish.
+const FAULT_GRACE: Duration = Duration::from_secs(5);
+
+pub(crate) async fn run(plan: Plan) -> Run {
+    let hosts: Vec<String> = plan
+        .opts
+        .hosts()
+        .iter()
+        .map(|h| h.addr.to_string())
+        .collect();
+    let live = Arc::new(Live::default());
+    let start = Instant::now();
+    let deadline = start + plan.duration;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let fault_task = plan.sandbox.clone().map(|sb| {
+        let (faults, events) = (plan.faults.clone(), events.clone());
+        tokio::spawn(faults::run(sb, faults, start, plan.duration, events))
+    });
+    let sql: Arc<str> = plan.sql.as_str().into();
+    let tasks: Vec<_> = (0..plan.concurrency)
+        .map(|_| {
+            let driver = Driver::new(plan.driver, plan.opts.clone(), plan.reconnect);
+            let (sql, hosts, live) = (sql.clone(), hosts.clone(), live.clone());
+            tokio::spawn(task(driver, sql, hosts, live, start, deadline))
+        })
+        .collect();
+    let bar = progress(&plan, live.clone(), start);
+    let mut samples = Vec::new();
+    for t in tasks {
+        if let Ok(mut s) = t.await {
+            samples.append(&mut s);
+        }
+    }
+    if let Some(t) = fault_task {
+        // An action under way at the end (a restart) gets a moment; later ones are dropped.
+        let abort = t.abort_handle();
+        if tokio::time::timeout_at(deadline + FAULT_GRACE, t)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+    let faults = std::mem::take(&mut *events.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(sb) = &plan.sandbox {
+        faults::resume_all(sb);
+    }
+    bar.abandon();
+    samples.sort_by_key(|s| s.start_us);
+    Run {
+        hosts,
+        samples,
+        duration: plan.duration,
+        faults,
+    }
+}
+
+async fn task(
+    mut driver: Driver,
+    sql: Arc<str>,
+    hosts: Vec<String>,
+    live: Arc<Live>,
+    start: Instant,
+    deadline: Instant,
+) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let index = |h: &mysql_lb::HostAddr| {
+        let name = h.to_string();
+        hosts.iter().position(|x| *x == name).map(|i| i as u16)
+    };
+    loop {
+        let t0 = Instant::now();
+        if t0 >= deadline {
+            break;
+        }
+        let start_us = (t0 - start).as_micros() as u64;
+        match tokio::time::timeout_at(deadline, driver.run(&sql)).await {
+            Ok((host, result)) => {
+                live.statements.fetch_add(1, Ordering::Relaxed);
+                if result.is_err() {
+                    live.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                samples.push(Sample {
+                    start_us,
+                    latency_us: t0.elapsed().as_micros() as u64,
+                    ok: result.is_ok(),
+                    unfinished: false,
+                    host: host.as_ref().and_then(index),
+                });
+            }
+            Err(_) => {
+                samples.push(Sample {
+                    start_us,
+                    latency_us: t0.elapsed().as_micros() as u64,
+                    ok: false,
+                    unfinished: true,
+                    host: None,
+                });
+                // The connection was cut mid-operation: drop it, do not reuse it.
+                return samples;
+            }
+        }
+    }
+    let _ = tokio::time::timeout(DISCONNECT_BOUND, driver.disconnect()).await;
+    samples
+}
+
+/// A progress bar on stderr, updated from the live counters; hidden when stderr is not a
+/// terminal (tests, pipes).
+fn progress(plan: &Plan, live: Arc<Live>, start: Instant) -> ProgressBar {
+    let total = plan.duration.as_millis() as u64;
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(plan.label.clone());
+    let ticker = bar.clone();
+    tokio::spawn(async move {
+        while !ticker.is_finished() {
+            let done = (start.elapsed().as_millis() as u64).min(total);
+            ticker.set_position(done);
+            ticker.set_message(format!(
+                "{} statements, {} errors",
+                live.statements.load(Ordering::Relaxed),
+                live.errors.load(Ordering::Relaxed)
+            ));
+            if done >= total {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    bar
+}
