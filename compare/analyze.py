@@ -5,16 +5,17 @@ Each argument is a run directory written by the script, holding:
   name        the client's label (one line), e.g. `mysql_lb`
   t0_ms       the wall-clock instant (ms since the epoch) that the samples' t_ms counts from
   events      one fault a line: `<what> <epoch_ms>`, what in kill, restart, pause, resume;
-              the instant is when the sandbox confirmed the fault (a paused server is then
-              fully stopped)
+              the instant is when the script sent the command to the sandbox
   samples.csv `t_ms,latency_us,ok,host`, one line per statement (`mysql-lb bench --samples`)
 
 Phases, in ms since the client's t0 (a statement counts in the phase where it STARTED):
-  healthy  [WARMUP, kill)           every server up; the first WARMUP ms (1 s) are left out
-                                    so JIT and connection set-up do not count
-  kill     [kill, pause)            server 0 SIGKILLed, then restarted at `restart`
-  pause    [pause, resume + 2 s)    server 1 SIGSTOPped (a hung host), then SIGCONTed; the
-                                    2 s after the resume show how fast clients come back
+  healthy  [1 s, kill - 100 ms)            every server up; the first second is left out so
+                                           JIT and connection set-up do not count
+  kill     [kill - 100 ms, pause - 100 ms) server 0 SIGKILLed, restarted at `restart`
+  pause    [pause - 100 ms, resume + 2 s)  server 1 SIGSTOPped (a hung host), SIGCONTed at
+                                           `resume`; the 2 s after show the way back
+A phase begins LEAD (100 ms) before its fault is sent so that the statements the fault
+catches in flight (started just before it) count in the fault's phase, not in the one before.
 
 Columns per phase: statements/s (started in the phase, ok or not, over the phase's length),
 errors (statements that failed), p99 and max latency in ms over every statement of the phase,
@@ -29,6 +30,7 @@ import sys
 from pathlib import Path
 
 WARMUP_MS = 1000
+LEAD_MS = 100
 PAUSE_TAIL_MS = 2000
 
 
@@ -45,10 +47,11 @@ def read_run(path):
     missing = {"kill", "pause", "resume"} - events.keys()
     if missing:
         sys.exit(f"analyze: {d}/events lacks {', '.join(sorted(missing))}")
+    kill, pause = events["kill"] - LEAD_MS, events["pause"] - LEAD_MS
     phases = [
-        ("healthy", WARMUP_MS, events["kill"]),
-        ("kill", events["kill"], events["pause"]),
-        ("pause", events["pause"], events["resume"] + PAUSE_TAIL_MS),
+        ("healthy", WARMUP_MS, kill),
+        ("kill", kill, pause),
+        ("pause", pause, events["resume"] + PAUSE_TAIL_MS),
     ]
     samples = []
     with open(d / "samples.csv", newline="") as f:

@@ -14,8 +14,9 @@
 # The four clients, with the same bounds: 1 s to connect, 2 s per statement.
 #   mysql_lb       mysql-lb bench --driver lb over the three servers
 #                  (mysql://...?connect_timeout=1s&socket_timeout=2s, other options default)
-#   autoReconnect  mysql-lb bench --driver autoreconnect (the Connector/J autoReconnect
-#                  emulation), same URL
+#   autoReconnect  mysql-lb bench --driver autoreconnect (the emulation of Connector/J's
+#                  autoReconnect=true), same URL, with Connector/J's documented defaults
+#                  maxReconnects 3 and initialTimeout 2 s (--initial-timeout 2s)
 #   haproxy        mysql-lb bench --driver lb with a one-host URL to HAProxy (Debian's
 #                  haproxy, TCP mode, mysql-check; compare/haproxy.cfg.in says which options)
 #   connector/j    compare/java/LbBench.java on Debian's MariaDB Connector/J (2.7.x):
@@ -145,6 +146,14 @@ sleep_until() {
   return 0
 }
 
+# fault AT DIR WHAT I: at AT (ms since the epoch) notes the instant in DIR/events, then has
+# the sandbox do WHAT to server I (noted before sending: the fault acts from there on).
+fault() {
+  sleep_until "$1"
+  echo "$3 $(now_ms)" >>"$2/events"
+  sb "$3" "$4"
+}
+
 # run NAME CLOCK COMMAND...: runs the client in the background while applying the schedule.
 # CLOCK `stderr`: the client prints `t0_epoch_ms=N` on stderr when its clock starts, and the
 # schedule counts from there; `launch`: it counts from the launch.
@@ -172,10 +181,10 @@ run() {
   echo "$t0" >"$dir/t0_ms"
   local d=$((DURATION * 1000))
   : >"$dir/events"
-  sleep_until $((t0 + d / 4));      sb kill 0;    echo "kill $(now_ms)" >>"$dir/events"
-  sleep_until $((t0 + d / 2));      sb restart 0; echo "restart $(now_ms)" >>"$dir/events"
-  sleep_until $((t0 + d * 3 / 5));  sb pause 1;   echo "pause $(now_ms)" >>"$dir/events"
-  sleep_until $((t0 + d * 4 / 5));  sb resume 1;  echo "resume $(now_ms)" >>"$dir/events"
+  fault $((t0 + d / 4)) "$dir" kill 0
+  fault $((t0 + d / 2)) "$dir" restart 0
+  fault $((t0 + d * 3 / 5)) "$dir" pause 1
+  fault $((t0 + d * 4 / 5)) "$dir" resume 1
   local rc=0
   wait "$CLIENT_PID" || rc=$?
   CLIENT_PID=""
@@ -192,7 +201,8 @@ runs=()
 for c in $CLIENTS; do
   case $c in
     mysql_lb) run "$c" launch "$BIN" bench "$LB_URL" --driver lb "${BENCH[@]}" ;;
-    autoReconnect) run "$c" launch "$BIN" bench "$LB_URL" --driver autoreconnect "${BENCH[@]}" ;;
+    autoReconnect) run "$c" launch "$BIN" bench "$LB_URL" --driver autoreconnect \
+      --max-reconnects 3 --initial-timeout 2s "${BENCH[@]}" ;;
     haproxy) run "$c" launch "$BIN" bench "$HA_URL" --driver lb "${BENCH[@]}" ;;
     connector-j)
       run "$c" stderr env LB_PASSWORD="$PASSWORD" java -cp "$CJ_JAR:$WORK/classes" LbBench \
