@@ -79,10 +79,8 @@ if [[ " $CLIENTS " =~ \ (mysql_lb|autoReconnect|haproxy)\  ]]; then
   "$BIN" bench --help >/dev/null 2>&1 || die "$BIN has no \`bench\` subcommand"
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mysql-lb-compare.XXXXXX")
-javac -d "$WORK/classes" compare/java/LbBench.java
-
 # --- cleanup: everything this script starts is stopped here --------------------------
+WORK=""
 HAPROXY_PID=""
 CLIENT_PID=""
 SANDBOX_PID=""
@@ -97,11 +95,15 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$SANDBOX_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$SANDBOX_PID" 2>/dev/null || true
   fi
-  [[ -n ${COMPARE_KEEP:-} ]] && echo "compare: runs kept in $WORK" >&2 || rm -rf "$WORK"
+  if [[ -n $WORK ]]; then
+    [[ -n ${COMPARE_KEEP:-} ]] && echo "compare: runs kept in $WORK" >&2 || rm -rf "$WORK"
+  fi
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/mysql-lb-compare.XXXXXX")
+javac -d "$WORK/classes" compare/java/LbBench.java
 
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 
@@ -172,7 +174,8 @@ run() {
   local t0=$launched
   if [[ $clock == stderr ]]; then
     for _ in $(seq 200); do
-      t0=$(sed -n 's/.*t0_epoch_ms=\([0-9]*\).*/\1/p' "$dir/stderr" | head -1)
+      # The file may not exist yet: the client is still starting.
+      t0=$(sed -n 's/.*t0_epoch_ms=\([0-9]*\).*/\1/p' "$dir/stderr" 2>/dev/null | head -1) || t0=""
       [[ -n $t0 ]] && break
       sleep 0.05
     done
