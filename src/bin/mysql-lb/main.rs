@@ -17,6 +17,7 @@ mod plot;
 mod query;
 mod recorder;
 mod report;
+mod sandbox;
 mod shell;
 mod status;
 mod table;
@@ -49,6 +50,8 @@ enum Command {
     /// Kill, restart and pause servers of a sandbox under load, with mysql_lb and with an
     /// emulation of Connector/J's autoReconnect; print a table and write a chart.
     Demo(demo::Args),
+    /// Start real MariaDB servers on 127.0.0.1 and take faults (kill, pause, ...) on stdin.
+    Sandbox(sandbox::Args),
 }
 
 /// How a subcommand ended.
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
     };
     match outcome {
         Outcome::Ok => ExitCode::SUCCESS,
