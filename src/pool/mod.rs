@@ -151,6 +151,9 @@ impl LoadBalancedPool {
     /// Checks out a connection; see the module docs for how a host is chosen.
     pub async fn get_conn(&self) -> Result<LoadBalancedConnection, Error> {
         self.core.start_reaper();
+        // A checkout served from an idle connection does no I/O: without this, a loop of
+        // checkouts never yields and starves the runtime's other tasks.
+        tokio::task::consume_budget().await;
         if let Some(side) = self.core.hooks.get().and_then(|h| h.read_side.as_ref()) {
             return read_checkout(self.core.clone(), side).await;
         }
