@@ -555,14 +555,22 @@ impl LoadBalancedConnection {
         if let Some(i) = self.current.take()
             && let Some(p) = self.conns[i].take()
         {
-            let addr = self.balancer.addr(i).clone();
-            let id = p.conn.id();
-            self.stale_stmts
-                .extend(p.open_stmts.iter().map(|s| (addr.clone(), id, *s)));
+            self.mark_stale(i, &p);
             // Dropping a Conn spawns its disconnect; a dead one just closes.
             drop(p);
         }
         self.tx_hint = false;
+    }
+
+    /// The statements prepared on `p` (host `i`), which is leaving the handle, become stale.
+    fn mark_stale(&mut self, i: usize, p: &Physical) {
+        if p.open_stmts.is_empty() {
+            return;
+        }
+        let addr = self.balancer.addr(i).clone();
+        let id = p.conn.id();
+        self.stale_stmts
+            .extend(p.open_stmts.iter().map(|s| (addr.clone(), id, *s)));
     }
 
     fn needs_ping(&self, i: usize) -> bool {

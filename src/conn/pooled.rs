@@ -50,10 +50,8 @@ impl LoadBalancedConnection {
                         let opts = balancer.opts.mysql_opts(balancer.addr(i));
                         let wanted = wanted.clone();
                         async move {
-                            let c = match hp.checkout(opts).await {
-                                Ok(c) => c,
-                                Err(Ok(_)) => return Err(full()),
-                                Err(Err(e)) => return Err(e),
+                            let Some(c) = hp.checkout(opts).await? else {
+                                return Err(full());
                             };
                             let mut p = Physical::new(c.conn, c.applied, Some(c.lease));
                             wanted.apply(&mut p.conn, &p.applied).await?;
@@ -146,12 +144,7 @@ impl LoadBalancedConnection {
     /// Gives one connection back: dropped if its last operation did not finish, reset first
     /// if its session may hold state the next user must not see.
     pub(super) fn release(&mut self, i: usize, p: Physical, current: bool) {
-        if !p.open_stmts.is_empty() {
-            let addr = self.balancer.addr(i).clone();
-            let id = p.conn.id();
-            self.stale_stmts
-                .extend(p.open_stmts.iter().map(|s| (addr.clone(), id, *s)));
-        }
+        self.mark_stale(i, &p);
         let Some(lease) = p.lease else {
             return;
         };

@@ -113,14 +113,6 @@ impl std::fmt::Debug for HostPool {
     }
 }
 
-/// Why a checkout found nothing.
-pub(crate) enum Empty {
-    /// `pool_max` connections are open.
-    Full,
-    /// The host was removed or the pool closed.
-    Closed,
-}
-
 impl HostPool {
     pub(crate) fn new(addr: HostAddr, limits: Limits, released: Arc<Notify>) -> Arc<HostPool> {
         Arc::new(HostPool {
@@ -168,13 +160,14 @@ impl HostPool {
     }
 
     /// A validated idle connection, or a new one (not bounded here: the caller bounds the
-    /// whole attempt by `connect_timeout`).
+    /// whole attempt by `connect_timeout`). `None`: no room (`pool_max` open, or the host
+    /// removed).
     pub(crate) async fn checkout(
         self: &Arc<Self>,
         opts: mysql_async::OptsBuilder,
-    ) -> Result<Checkout, Result<Empty, mysql_async::Error>> {
+    ) -> mysql_async::Result<Option<Checkout>> {
         if self.is_closed() {
-            return Err(Ok(Empty::Closed));
+            return Ok(None);
         }
         while let Some(idle) = self.pop_idle() {
             if idle.lease.expired() {
@@ -195,14 +188,14 @@ impl HostPool {
                 tracing::debug!(host = %self.addr, "idle pooled connection failed its ping");
                 continue;
             }
-            return Ok(Checkout {
+            return Ok(Some(Checkout {
                 conn,
                 lease,
                 applied,
-            });
+            }));
         }
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            return Err(Ok(Empty::Full));
+            return Ok(None);
         };
         self.open.fetch_add(1, Ordering::AcqRel);
         let lease = Lease {
@@ -210,12 +203,12 @@ impl HostPool {
             permit: Some(permit),
             end_of_life: self.end_of_life(),
         };
-        let conn = Conn::new(opts).await.map_err(Err)?;
-        Ok(Checkout {
+        let conn = Conn::new(opts).await?;
+        Ok(Some(Checkout {
             conn,
             lease,
             applied: SessionState::default(),
-        })
+        }))
     }
 
     /// Takes back a connection a handle is done with. `dirty`: it may hold session state

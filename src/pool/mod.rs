@@ -378,13 +378,14 @@ impl PoolCore {
 
     fn snapshot(&self) -> Vec<HostSnapshot> {
         let balancer = self.balancer();
+        let blacklisted = balancer.blacklist().snapshot();
         let mut out: Vec<HostSnapshot> = balancer
             .opts()
             .hosts()
             .iter()
             .map(|spec| {
                 snapshot::of(
-                    &balancer,
+                    &blacklisted,
                     spec,
                     self.hosts.get(&spec.addr).as_deref(),
                     false,
@@ -397,7 +398,7 @@ impl PoolCore {
                 role: crate::opts::Role::Any,
             };
             out.push(snapshot::of(
-                &balancer,
+                &blacklisted,
                 &spec,
                 self.hosts.get(r.key()).as_deref(),
                 true,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::HostPool;
-use crate::balancer::Balancer;
+use crate::blacklist::BlacklistEntry;
 use crate::opts::{HostAddr, HostSpec, Role};
 use crate::stats::HostStats;
 
@@ -60,9 +60,9 @@ fn ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Erro
     }
 }
 
-/// The snapshot of `spec` in `balancer`'s view.
+/// The snapshot of `spec`, given the blacklist's entries.
 pub(super) fn of(
-    balancer: &Balancer,
+    blacklisted: &[BlacklistEntry],
     spec: &HostSpec,
     pool: Option<&std::sync::Arc<HostPool>>,
     removed: bool,
@@ -70,15 +70,10 @@ pub(super) fn of(
     let stats = HostStats::of(&spec.addr);
     let state = if removed {
         HostState::Removed
-    } else if let Some(e) = balancer
-        .blacklist()
-        .snapshot()
-        .into_iter()
-        .find(|e| e.addr == spec.addr)
-    {
+    } else if let Some(e) = blacklisted.iter().find(|e| e.addr == spec.addr) {
         HostState::Blacklisted {
             remaining_ms: e.remaining.as_millis() as u64,
-            reason: e.reason,
+            reason: e.reason.clone(),
         }
     } else {
         HostState::Up
