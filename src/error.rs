@@ -31,14 +31,32 @@ pub enum Error {
         reason: String,
     },
 
-    /// The host failed while a transaction was open. Nothing was replayed: the transaction's
-    /// work is gone; the next statement starts on a healthy host.
+    /// The connection was lost while a transaction was open, before any `COMMIT` of it was
+    /// sent. Nothing of the transaction was committed (a server rolls back the transaction of
+    /// a session that ends) and nothing was replayed: run the whole transaction again. The
+    /// statement that got this error did not take effect; the next one starts on a healthy
+    /// connection, in autocommit unless the handle's autocommit is off.
     #[error(
-        "transaction lost: host {host} failed during a transaction ({cause}); nothing was \
-         replayed, the next statement runs on another connection"
+        "transaction lost: the connection to {host} was lost during a transaction ({cause}); \
+         nothing of it was committed or replayed: run the transaction again"
     )]
     TransactionLost {
         /// The host that failed.
+        host: HostAddr,
+        /// What the driver reported.
+        cause: Box<mysql_async::Error>,
+    },
+
+    /// `COMMIT` was sent and the connection failed before its answer came back: the
+    /// transaction may or may not have committed, and nothing can tell from this side
+    /// (Connector/J: "Transaction resolution unknown", SQLSTATE 08007). Check the data before
+    /// running it again.
+    #[error(
+        "commit outcome unknown: COMMIT was sent to {host} and the connection failed before \
+         its answer ({cause}); the transaction may or may not have committed"
+    )]
+    CommitUnknown {
+        /// The host the `COMMIT` went to.
         host: HostAddr,
         /// What the driver reported.
         cause: Box<mysql_async::Error>,
@@ -57,8 +75,10 @@ pub enum Error {
         cause: Box<mysql_async::Error>,
     },
 
-    /// The host failed while the session held state that cannot move to another host (a
-    /// temporary table, a user variable, a lock). That state is gone.
+    /// The connection was lost while the session held state that cannot move to another host
+    /// (a temporary table, a user variable, a lock). That state is gone. The statement that
+    /// got this error did not take effect (a statement that may have written gets
+    /// [`Error::WriteNotRetried`] first, and this error comes at the next statement).
     #[error("session state lost: host {host} failed while the session held {what} ({cause})")]
     SessionLost {
         /// The host that failed.
@@ -96,7 +116,7 @@ pub enum Error {
     /// No pooled connection could be had within `acquire_timeout`: every usable host was at
     /// its limit of open connections (`pool_max`) the whole time.
     #[error(
-        "no pooled connection within {after:?}: all {hosts} usable hosts are at pool_max          ({busy} connections busy)"
+        "no pooled connection within {after:?}: all {hosts} usable hosts are at pool_max ({busy} connections busy)"
     )]
     PoolExhausted {
         /// The bound that passed.
@@ -153,6 +173,38 @@ impl Error {
         match self {
             Error::Mysql(e) => e,
             other => mysql_async::Error::Other(Box::new(other)),
+        }
+    }
+}
+
+/// What an error says about the data: did the statement (or, for a transaction, the whole
+/// transaction) that returned it change anything?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataOutcome {
+    /// Nothing was changed: it is safe to run it again.
+    NotApplied,
+    /// It may or may not have taken effect: look at the data before running it again.
+    Unknown,
+}
+
+impl Error {
+    /// What `err`, returned by a statement of a [`crate::LoadBalancedConnection`], says about
+    /// the data. This crate's errors answer exactly; an error the server sent (a syntax error,
+    /// a duplicate key, a deadlock) means the statement did not take effect; a bare I/O error
+    /// or timeout (only reads return those unwrapped) is `Unknown`, since nothing says more.
+    pub fn outcome(err: &mysql_async::Error) -> DataOutcome {
+        match Error::from_mysql(err) {
+            Some(
+                Error::CommitUnknown { .. } | Error::WriteNotRetried { .. } | Error::Timeout { .. },
+            ) => DataOutcome::Unknown,
+            Some(Error::Mysql(inner)) => Error::outcome(inner),
+            Some(_) => DataOutcome::NotApplied,
+            None => match err {
+                mysql_async::Error::Server(_) | mysql_async::Error::Url(_) => {
+                    DataOutcome::NotApplied
+                }
+                _ => DataOutcome::Unknown,
+            },
         }
     }
 }

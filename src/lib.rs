@@ -38,7 +38,7 @@ pub use balancer::Balancer;
 pub use blacklist::{Blacklist, BlacklistEntry};
 pub use checker::{ExceptionChecker, StandardChecker};
 pub use conn::{LbTransaction, LoadBalancedConnection};
-pub use error::{Error, HostFailures, Result, UrlError, UrlErrorKind};
+pub use error::{DataOutcome, Error, HostFailures, Result, UrlError, UrlErrorKind};
 pub use opts::{HostAddr, HostSpec, LbOpts, LbOptsBuilder, Mode, Role, StrategyKind};
 pub use pool::{HostSnapshot, HostState, LoadBalancedPool};
 pub use replication::{ReplicationConnection, ReplicationPool};
