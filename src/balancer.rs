@@ -13,11 +13,22 @@
 //! 4. When no candidate is left, the blacklisted hosts are tried too, soonest-expiring first,
 //!    still without sleeping; then the caller gets one error listing every host and why.
 //!
+//! A failed *connect* is evidence about the host and blacklists it at once. A connection that
+//! fails mid-statement is evidence about that connection first: the server may have killed it
+//! (`KILL CONNECTION`, `wait_timeout`), or a slow statement ran past `socket_timeout` on a
+//! healthy server. Blacklisting the host for the whole process on such evidence would take
+//! healthy servers out of rotation, so [`Balancer::confirm_failure`] checks with one bounded
+//! connect in the background and blacklists only if that fails too; meanwhile the handle that
+//! lost the connection tries other hosts first. Nobody waits for the check. An error packet
+//! that says the server cannot serve (shutting down) is the server's own word and is not
+//! checked again.
+//!
 //! A [`Balancer`] holds what a group of handles shares: the options, the strategy instance,
 //! the checker, the blacklist and each host's stats. Pools and connections both use it.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::time::timeout;
 
@@ -32,7 +43,12 @@ use crate::strategy::{self, BalanceStrategy, Candidate};
 pub(crate) struct Host {
     pub spec: HostSpec,
     pub stats: Arc<HostStats>,
+    /// A confirming connect (see [`Balancer::confirm_failure`]) is under way.
+    checking: AtomicBool,
 }
+
+/// Told when a host is confirmed down (a pool drops its idle connections there).
+pub(crate) type HostDown = Arc<dyn Fn(&HostAddr) + Send + Sync>;
 
 /// What a group of handles shares.
 pub struct Balancer {
@@ -68,6 +84,7 @@ impl Balancer {
             .map(|spec| Host {
                 spec: spec.clone(),
                 stats: HostStats::of(&spec.addr),
+                checking: AtomicBool::new(false),
             })
             .collect();
         Arc::new(Balancer {
@@ -106,6 +123,55 @@ impl Balancer {
             .add(self.addr(i), self.opts.blacklist_timeout, why.to_string());
     }
 
+    /// A connection to host `i` failed mid-statement (`why`): counts the error and checks the
+    /// host with one connect in the background, bounded by `connect_timeout`; only if that
+    /// fails too is the host blacklisted (and `down` told). Returns at once. One check per
+    /// host at a time; none while the host is blacklisted already.
+    pub(crate) fn confirm_failure(
+        self: &Arc<Self>,
+        i: usize,
+        why: &mysql_async::Error,
+        down: Option<HostDown>,
+    ) {
+        self.hosts[i].stats.record_error();
+        if self.opts.blacklist_timeout.is_zero()
+            || self.blacklist.contains(self.addr(i))
+            || self.hosts[i].checking.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let this = self.clone();
+        let why = why.to_string();
+        tokio::spawn(async move {
+            let addr = this.addr(i).clone();
+            let bound = this.opts.connect_timeout;
+            let verdict =
+                match timeout(bound, mysql_async::Conn::new(this.opts.mysql_opts(&addr))).await {
+                    Ok(Ok(conn)) => {
+                        let _ = timeout(this.opts.ping_timeout, conn.disconnect()).await;
+                        None
+                    }
+                    Ok(Err(e)) if this.is_host_failure(&e) => Some(e.to_string()),
+                    Ok(Err(_)) => None, // the host answered (e.g. a refused login): not down
+                    Err(_) => Some(format!("no greeting within {bound:?}")),
+                };
+            if let Some(then) = verdict {
+                tracing::warn!(host = %addr, error = %why, check = %then, "host failed");
+                this.blacklist.add(
+                    &addr,
+                    this.opts.blacklist_timeout,
+                    format!("{why}; a new connection failed too: {then}"),
+                );
+                if let Some(down) = down {
+                    down(&addr);
+                }
+            } else {
+                tracing::debug!(host = %addr, error = %why, "a connection failed; the host is fine");
+            }
+            this.hosts[i].checking.store(false, Ordering::Release);
+        });
+    }
+
     /// Picks among `among` (host indices) by the strategy, skipping blacklisted hosts and
     /// those in `exclude`. `None` when no host is available.
     pub(crate) fn pick(&self, among: &[usize], exclude: &[usize]) -> Option<usize> {
@@ -119,12 +185,14 @@ impl Balancer {
 
     /// Runs `attempt` on hosts chosen by the strategy until one succeeds, as the module docs
     /// describe. `first`: a host the strategy already picked for this call, tried first (so
-    /// that a stateful strategy such as `roundRobin` is not asked twice). Each attempt is
-    /// bounded by `connect_timeout`. Never sleeps.
+    /// that a stateful strategy such as `roundRobin` is not asked twice). `avoid`: a host
+    /// under suspicion (see [`Balancer::confirm_failure`]), tried only when every other host
+    /// has failed. Each attempt is bounded by `connect_timeout`. Never sleeps.
     pub(crate) async fn establish<T, F, Fut>(
         &self,
         first: Option<usize>,
         among: &[usize],
+        avoid: Option<usize>,
         mut attempt: F,
     ) -> Result<(usize, T), Error>
     where
@@ -132,9 +200,9 @@ impl Balancer {
         Fut: Future<Output = mysql_async::Result<T>>,
     {
         let mut failures = HostFailures::default();
-        let mut first = first.filter(|i| among.contains(i));
+        let mut first = first.filter(|i| among.contains(i) && Some(*i) != avoid);
         for _round in 0..self.opts.retries_all_down.max(1) {
-            let mut tried: Vec<usize> = Vec::new();
+            let mut tried: Vec<usize> = avoid.into_iter().collect();
             // Phase 1: hosts the blacklist lets through, in the strategy's order.
             while let Some(i) = first
                 .take()
@@ -150,9 +218,9 @@ impl Balancer {
             let mut rest: Vec<usize> = among
                 .iter()
                 .copied()
-                .filter(|i| !tried.contains(i))
+                .filter(|&i| !tried.contains(&i) || Some(i) == avoid)
                 .collect();
-            rest.sort_by_key(|&i| self.blacklist.expiry(self.addr(i)));
+            rest.sort_by_key(|&i| (Some(i) == avoid, self.blacklist.expiry(self.addr(i))));
             for i in rest {
                 if let Some(t) = self.attempt_one(i, &mut attempt, &mut failures).await? {
                     return Ok((i, t));

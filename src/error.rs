@@ -100,15 +100,17 @@ pub enum Error {
         after: Duration,
     },
 
-    /// A prepared `Statement` from an earlier physical connection was used after the handle
-    /// moved to another connection. Statement ids repeat across servers, so it was not sent.
+    /// A prepared `Statement` that was not prepared on the handle's current connection (it
+    /// came from a connection that is gone, or from another handle). Statement ids repeat
+    /// across connections and servers, so it was not sent.
     #[error(
-        "prepared statement belongs to an earlier connection (to {prepared_on}); the handle is \
-         now on {now_on}: prepare it again, or execute the SQL text, which re-prepares by itself"
+        "prepared statement belongs to another connection ({}); the handle is now on \
+         {now_on}: prepare it again, or execute the SQL text, which re-prepares by itself",
+        prepared_on.as_ref().map_or("not one of this handle's".to_owned(), |h| format!("an earlier one to {h}"))
     )]
     StaleStatement {
-        /// Where the statement was prepared.
-        prepared_on: HostAddr,
+        /// Where the statement was prepared, if it was one of this handle's connections.
+        prepared_on: Option<HostAddr>,
         /// Where the handle is now.
         now_on: HostAddr,
     },

@@ -106,7 +106,10 @@ async fn a_stopped_host_costs_at_most_connect_timeout_once() {
 #[tokio::test]
 async fn a_statement_on_a_stopped_host_is_bounded_by_socket_timeout() {
     let sb = Sandbox::start(2).await.unwrap();
-    let opts = opts(&sb, "strategy=sequential&socket_timeout=300ms");
+    let opts = opts(
+        &sb,
+        "strategy=sequential&socket_timeout=300ms&connect_timeout=500ms",
+    );
     let mut conn = LoadBalancedConnection::connect(opts).await.unwrap();
     assert_eq!(served_by(&mut conn).await.unwrap(), sb.port(0));
     sb.pause(0);
@@ -114,6 +117,12 @@ async fn a_statement_on_a_stopped_host_is_bounded_by_socket_timeout() {
     // A read: times out on host 0, is retried on host 1.
     assert_eq!(served_by(&mut conn).await.unwrap(), sb.port(1));
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // A timeout is evidence about the connection; the host is blacklisted once a new
+    // connect to it fails too (bounded by connect_timeout), in the background.
+    let until = Instant::now() + Duration::from_secs(3);
+    while !Blacklist::global().contains(&addr(&sb, 0)) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(Blacklist::global().contains(&addr(&sb, 0)));
     sb.resume(0);
 }

@@ -46,6 +46,14 @@ impl Class {
         counted: true,
     };
 
+    /// A plain read (`SELECT 1`): what pings, `prep` and session syncs count as.
+    pub(crate) const READ: Class = Class {
+        kind: Kind::Read,
+        tracked_change: false,
+        pins: None,
+        counted: true,
+    };
+
     /// Whether it may be run again on another host after a failure.
     pub(crate) fn retryable(&self) -> bool {
         self.kind == Kind::Read && self.pins.is_none()

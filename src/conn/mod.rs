@@ -12,11 +12,18 @@
 //! it are open, or while the session holds state that cannot move (a temporary table, a user
 //! variable, a lock): then it stays until the state is gone or a failure forces it.
 //!
-//! What happens to the statement that met the failure:
-//! - inside a transaction: [`Error::TransactionLost`]; nothing is replayed;
+//! What the caller hears when a connection is lost is decided in one place, `loss.rs`, for
+//! every path that can lose one (a failed statement, a failed idle ping, a connection the
+//! server closed, a cancelled operation, a failed streaming result, a pool's host removed):
+//! - inside a transaction: [`Error::TransactionLost`] (nothing of it committed, nothing is
+//!   replayed), or [`Error::CommitUnknown`] when the `COMMIT` itself was sent;
+//! - in a pinned session: [`Error::SessionLost`];
 //! - a plain read in autocommit (`SELECT`, `SHOW`, …) run through a collecting method
 //!   (`query`, `query_first`, `query_drop`): run once more on another host, transparently;
 //! - anything else: [`Error::WriteNotRetried`] (the write may or may not have happened).
+//!
+//! A loss found between statements is reported to the next statement, which is then not
+//! sent; the one after it runs on a new connection.
 //!
 //! `query_iter`/`exec_iter` hand rows over as they arrive, and `query_map`/`query_fold` pass
 //! them to the caller's closure, so those are never retried; the failure is reported and the
@@ -29,22 +36,24 @@
 //! statement's result to the next one.
 
 pub(crate) mod classify;
+mod loss;
 mod pooled;
 mod queryable;
 pub(crate) mod session;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mysql_async::consts::StatusFlags;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, IsolationLevel, TxOpts};
+use mysql_async::{Conn, IsolationLevel, Statement, TxOpts};
 use tokio::time::{Instant, timeout};
 
 use self::classify::{Class, Kind};
+use self::loss::{Stmt, Verdict, When};
 use self::session::SessionState;
-use crate::balancer::Balancer;
+use crate::balancer::{Balancer, HostDown};
 use crate::blacklist::Blacklist;
 use crate::error::Error;
 use crate::opts::{HostAddr, LbOpts};
@@ -83,19 +92,102 @@ impl Physical {
 /// borrow the connection so that the handle itself cannot be touched there.
 #[derive(Default)]
 struct OpFlags {
-    /// An operation on the current connection started and has not finished. Still set at the
-    /// next operation means the future was dropped mid-way: the connection is discarded.
-    in_op: AtomicBool,
-    /// The current connection failed in a detached path: discard it at the next operation.
+    /// The kind of the operation running on the current connection (`op::*`). Still set at
+    /// the next operation means its future was dropped mid-way: the connection is discarded.
+    in_op: AtomicU8,
+    /// The current connection was lost in a detached path, which already told the caller:
+    /// discard it at the next operation.
     poisoned: AtomicBool,
+    /// What that path left for the next statement to report (a session loss).
+    pending: Mutex<Option<mysql_async::Error>>,
+}
+
+/// Values of [`OpFlags::in_op`].
+pub(super) mod op {
+    pub const NONE: u8 = 0;
+    pub const READ: u8 = 1;
+    pub const WRITE: u8 = 2;
+    pub const COMMIT: u8 = 3;
+}
+
+fn op_of(stmt: Stmt) -> u8 {
+    match stmt {
+        Stmt::Read => op::READ,
+        Stmt::Write => op::WRITE,
+        Stmt::Commit => op::COMMIT,
+    }
+}
+
+fn stmt_of_op(op: u8) -> Stmt {
+    match op {
+        op::READ => Stmt::Read,
+        op::COMMIT => Stmt::Commit,
+        _ => Stmt::Write,
+    }
+}
+
+/// What a statement is, for the lost-connection rule.
+fn stmt_of(class: &Class) -> Stmt {
+    if class.retryable() {
+        Stmt::Read
+    } else if class.kind == Kind::Commit {
+        Stmt::Commit
+    } else {
+        Stmt::Write
+    }
 }
 
 /// What [`LoadBalancedConnection::begin`] hands to `finish`.
 pub(crate) struct Ticket {
     host: usize,
     in_tx: bool,
+    stmt: Stmt,
     started: Instant,
     _in_flight: InFlight,
+}
+
+/// What a lost connection leaves for the caller (see `loss.rs`).
+enum Reported {
+    /// Nothing: carry on with a new connection.
+    Nothing,
+    /// Run the statement again; the error is only logged.
+    Retry(mysql_async::Error),
+    /// Return this error.
+    Error(mysql_async::Error),
+}
+
+/// Turns the rule's verdict into what the caller gets, naming `host` and the driver's `cause`.
+fn report(verdict: Verdict, host: HostAddr, cause: mysql_async::Error) -> Reported {
+    let cause = Box::new(cause);
+    let e = match verdict {
+        Verdict::Silent => return Reported::Nothing,
+        Verdict::Retry => return Reported::Retry(*cause),
+        Verdict::Plain => return Reported::Error(*cause),
+        Verdict::TransactionLost => Error::TransactionLost { host, cause },
+        Verdict::CommitUnknown => Error::CommitUnknown { host, cause },
+        Verdict::WriteNotRetried => Error::WriteNotRetried { host, cause },
+        Verdict::SessionLost(what) => Error::SessionLost { host, what, cause },
+    };
+    Reported::Error(e.into_mysql())
+}
+
+/// The session loss a later statement reports (the first report took the driver's error).
+fn session_lost_later(
+    host: HostAddr,
+    what: &'static str,
+    cause: &mysql_async::Error,
+) -> mysql_async::Error {
+    Error::SessionLost {
+        host,
+        what,
+        cause: Box::new(mysql_async::Error::Other(cause.to_string().into())),
+    }
+    .into_mysql()
+}
+
+/// A cause for a loss the handle found by itself.
+fn found(why: &str) -> mysql_async::Error {
+    mysql_async::Error::Other(why.to_owned().into())
 }
 
 /// Whether a failed statement should run again.
@@ -128,7 +220,14 @@ pub struct LoadBalancedConnection {
     pinned: Option<&'static str>,
     stale_stmts: Vec<(HostAddr, u32, u32)>,
     flags: Arc<OpFlags>,
-    tx_hint: bool,
+    /// A transaction is open on the current connection, or a `BEGIN` is in flight: read from
+    /// the server's status flags after each statement, set before a `BEGIN` is sent.
+    tx_open: bool,
+    /// A loss the previous statement could not report with its own error (see `loss.rs`).
+    pending: Option<mysql_async::Error>,
+    /// A host whose connection just failed and is being checked: not picked by this handle's
+    /// next connect unless nothing else is left.
+    avoid: Option<usize>,
     pending_rollback: bool,
     closed: bool,
     /// The pool the handle's connections come from and go back to.
@@ -183,7 +282,9 @@ impl LoadBalancedConnection {
             pinned: None,
             stale_stmts: Vec::new(),
             flags: Arc::default(),
-            tx_hint: false,
+            tx_open: false,
+            pending: None,
+            avoid: None,
             pending_rollback: false,
             closed: false,
             generation: pool.as_ref().map_or(0, |p| p.generation()),
@@ -222,16 +323,7 @@ impl LoadBalancedConnection {
 
     /// Whether a transaction is open on the current connection.
     pub fn in_transaction(&self) -> bool {
-        let Some(p) = self.current.and_then(|i| self.conns[i].as_ref()) else {
-            return false;
-        };
-        p.conn
-            .last_ok_packet()
-            .map(|ok| {
-                ok.status_flags()
-                    .contains(StatusFlags::SERVER_STATUS_IN_TRANS)
-            })
-            .unwrap_or(self.tx_hint)
+        self.current.is_some() && self.tx_open
     }
 
     /// Why the handle will not move on its own, if it will not: session state that cannot
@@ -325,34 +417,71 @@ impl LoadBalancedConnection {
 
     // ---- the statement path ----
 
-    /// Gets the current connection ready for a statement of class `class`.
-    pub(crate) async fn begin(&mut self) -> MyResult<Ticket> {
+    /// Gets the current connection ready for a statement of class `class`. A connection found
+    /// lost here is judged by the lost-connection rule, and its report, if any, is returned
+    /// instead of running the statement.
+    pub(crate) async fn begin(&mut self, class: &Class) -> MyResult<Ticket> {
         if self.closed {
             return Err(Error::Closed.into_mysql());
+        }
+        if let Some(e) = self.pending.take() {
+            return Err(e);
         }
         if let Some(pool) = self.pool.clone()
             && pool.generation() != self.generation
         {
             self.follow_pool(&pool)?;
         }
-        let dead = self
-            .current_physical_ref()
-            .is_some_and(|p| p.conn.is_disconnected());
-        if self.flags.in_op.swap(false, Ordering::AcqRel)
-            | self.flags.poisoned.swap(false, Ordering::AcqRel)
-            || dead
-        {
-            tracing::debug!("discarding a connection whose last operation did not finish");
-            self.discard_current();
-        }
-        if self.pending_rollback {
-            self.pending_rollback = false;
-            if let Some(p) = self.current_physical()
-                && p.conn.query_drop("ROLLBACK").await.is_err()
-            {
-                self.discard_current();
+        if self.flags.poisoned.swap(false, Ordering::AcqRel) {
+            // Lost in a streaming path, which has told the caller already.
+            if let Some(i) = self.current {
+                self.discard(i);
             }
-            self.tx_hint = false;
+            self.forget_session();
+            let pending = self
+                .flags
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(e) = pending {
+                return Err(e);
+            }
+        }
+        let cancelled = self.flags.in_op.swap(op::NONE, Ordering::AcqRel);
+        if let Some(i) = self.current {
+            if cancelled != op::NONE {
+                let stmt = stmt_of_op(cancelled);
+                let why = "the previous operation on it was cancelled before it finished";
+                self.lose_before(i, When::Cancelled { stmt }, found(why))?;
+            } else if self.conns[i]
+                .as_ref()
+                .is_none_or(|p| p.conn.is_disconnected())
+            {
+                let why = "the connection was found closed before the statement";
+                self.lose_before(i, When::Before, found(why))?;
+            }
+        }
+        if self.pending_rollback
+            && let Some(i) = self.current
+        {
+            // The caller dropped its transaction: roll it back before anything else.
+            let r = match self.conns[i].as_mut() {
+                Some(p) => timeout(
+                    self.balancer.opts.ping_timeout,
+                    p.conn.query_drop("ROLLBACK"),
+                )
+                .await
+                .unwrap_or_else(|_| Err(found("ROLLBACK took longer than ping_timeout"))),
+                None => Ok(()),
+            };
+            match r {
+                Ok(()) => {
+                    self.pending_rollback = false;
+                    self.tx_open = false;
+                }
+                Err(e) => self.lose_before(i, When::Before, e)?,
+            }
         }
         if self.refresh_session {
             self.refresh_session = false;
@@ -365,22 +494,34 @@ impl LoadBalancedConnection {
         }
         if let Some(i) = self.current
             && self.needs_ping(i)
-            && !self.ping_physical(i).await
+            && let Err(e) = self.ping_physical(i).await
         {
-            self.discard_current();
+            self.lose_before(i, When::Before, e)?;
         }
         if self.current.is_none() {
             self.select().await.map_err(Error::into_mysql)?;
         }
         let host = self.current.unwrap_or_default();
-        let in_tx = self.in_transaction();
-        self.flags.in_op.store(true, Ordering::Release);
+        if class.kind == Kind::Begin {
+            // Counted as open while in flight: if it is lost now, nothing after it may run
+            // in autocommit as though it were inside.
+            self.tx_open = true;
+        }
+        let stmt = stmt_of(class);
+        self.flags.in_op.store(op_of(stmt), Ordering::Release);
         Ok(Ticket {
             host,
-            in_tx,
+            in_tx: self.tx_open,
+            stmt,
             started: Instant::now(),
             _in_flight: self.balancer.hosts[host].stats.start(),
         })
+    }
+
+    /// Gives up a ticket whose statement was not sent.
+    pub(crate) fn abandon(&mut self, ticket: Ticket) {
+        self.flags.in_op.store(op::NONE, Ordering::Release);
+        drop(ticket);
     }
 
     /// Records the outcome of a statement and decides whether it runs again.
@@ -392,7 +533,7 @@ impl LoadBalancedConnection {
         retry_allowed: bool,
         result: MyResult<T>,
     ) -> Step<T> {
-        self.flags.in_op.store(false, Ordering::Release);
+        self.flags.in_op.store(op::NONE, Ordering::Release);
         match result {
             Ok(v) => {
                 let stats = &self.balancer.hosts[ticket.host].stats;
@@ -400,6 +541,13 @@ impl LoadBalancedConnection {
                 if let Some(p) = self.conns[ticket.host].as_mut() {
                     p.last_used = Instant::now();
                     p.dirty |= class.kind == Kind::Session || class.pins.is_some();
+                    // The server says whether a transaction is open (a DDL statement commits
+                    // implicitly, `SET autocommit=1` too); without an OK packet, the kind says.
+                    if let Some(ok) = p.conn.last_ok_packet() {
+                        self.tx_open = ok
+                            .status_flags()
+                            .contains(StatusFlags::SERVER_STATUS_IN_TRANS);
+                    }
                 }
                 self.note_statement(class, sql);
                 if matches!(class.kind, Kind::Other | Kind::Commit) {
@@ -420,58 +568,82 @@ impl LoadBalancedConnection {
                 {
                     pool.read_only_seen();
                 }
-                match judge(&self.balancer, &ticket, disconnected, e) {
-                    Judged::Keep(e) => Step::Done(Err(e)),
-                    Judged::Lost(e) => {
-                        let host = self.balancer.addr(ticket.host);
-                        if let Some(pool) = &self.pool
-                            && self.balancer.blacklist.contains(host)
-                        {
-                            pool.host_failed(host);
-                        }
-                        let pinned = self.pinned.take();
-                        self.discard_current();
-                        if ticket.in_tx {
-                            self.tx_hint = false;
-                            return Step::Done(Err(Error::TransactionLost {
-                                host: self.balancer.addr(ticket.host).clone(),
-                                cause: Box::new(e),
-                            }
-                            .into_mysql()));
-                        }
-                        if let Some(what) = pinned {
-                            return Step::Done(Err(Error::SessionLost {
-                                host: self.balancer.addr(ticket.host).clone(),
-                                what,
-                                cause: Box::new(e),
-                            }
-                            .into_mysql()));
-                        }
-                        if class.retryable() {
-                            if retry_allowed && self.balancer.opts.retry_reads {
-                                tracing::info!(host = %self.balancer.addr(ticket.host), error = %e, "read retried on another host");
-                                return Step::Retry;
-                            }
-                            return Step::Done(Err(e));
-                        }
-                        Step::Done(Err(Error::WriteNotRetried {
-                            host: self.balancer.addr(ticket.host).clone(),
-                            cause: Box::new(e),
-                        }
-                        .into_mysql()))
+                if !judge(
+                    &self.balancer,
+                    ticket.host,
+                    disconnected,
+                    &e,
+                    self.host_down(),
+                ) {
+                    return Step::Done(Err(e));
+                }
+                self.avoid = Some(ticket.host);
+                let retry = retry_allowed && self.balancer.opts.retry_reads;
+                let when = When::During {
+                    stmt: ticket.stmt,
+                    retry,
+                };
+                match self.lose(ticket.host, when, e) {
+                    Reported::Retry(e) => {
+                        tracing::info!(host = %self.balancer.addr(ticket.host), error = %e, "read retried on another host");
+                        Step::Retry
                     }
+                    Reported::Error(e) => Step::Done(Err(e)),
+                    // `During` always reports; a silent loss here would be a bug.
+                    Reported::Nothing => Step::Done(Err(found("connection lost"))),
                 }
             }
         }
+    }
+
+    /// Drops host `i`'s connection, which is lost, and applies the lost-connection rule with
+    /// what the handle knew of its session. A session loss for the next statement is kept.
+    fn lose(&mut self, i: usize, when: When, cause: mysql_async::Error) -> Reported {
+        let session = loss::Session {
+            in_tx: self.tx_open,
+            abandoned: self.pending_rollback,
+            pinned: self.pinned,
+        };
+        let decision = loss::decide(session, when);
+        self.discard(i);
+        self.forget_session();
+        let host = self.balancer.addr(i).clone();
+        if let Some(what) = decision.next {
+            self.pending = Some(session_lost_later(host.clone(), what, &cause));
+        }
+        tracing::debug!(%host, error = %cause, ?decision, "connection lost");
+        report(decision.now, host, cause)
+    }
+
+    /// [`Self::lose`] for a loss found before a statement was sent: its report is the
+    /// statement's error.
+    fn lose_before(&mut self, i: usize, when: When, cause: mysql_async::Error) -> MyResult<()> {
+        match self.lose(i, when, cause) {
+            Reported::Error(e) => Err(e),
+            Reported::Nothing | Reported::Retry(_) => Ok(()),
+        }
+    }
+
+    /// What the handle knew of a session that is gone.
+    fn forget_session(&mut self) {
+        self.tx_open = false;
+        self.pinned = None;
+        self.pending_rollback = false;
+    }
+
+    /// What to do once a host is confirmed down: a pool drops its idle connections there.
+    fn host_down(&self) -> Option<HostDown> {
+        let pool = self.pool.clone()?;
+        Some(Arc::new(move |addr: &HostAddr| pool.host_failed(addr)))
     }
 
     /// The bookkeeping a successful statement causes (done before the call for streaming
     /// results, whose completion the handle does not see).
     fn note_statement(&mut self, class: &Class, sql: &[u8]) {
         match class.kind {
-            Kind::Begin => self.tx_hint = true,
+            Kind::Begin => self.tx_open = true,
             Kind::Commit | Kind::Rollback => {
-                self.tx_hint = false;
+                self.tx_open = false;
                 self.rebalance_due = true;
             }
             _ => {}
@@ -501,12 +673,17 @@ impl LoadBalancedConnection {
     }
 
     /// The failure path of `query_iter`/`exec_iter`, which cannot touch the handle.
-    fn detach(&self, ticket: Ticket, class: Class) -> Detached {
+    fn detach(&self, ticket: Ticket) -> Detached {
         Detached {
             balancer: self.balancer.clone(),
             flags: self.flags.clone(),
+            session: loss::Session {
+                in_tx: ticket.in_tx,
+                abandoned: false,
+                pinned: self.pinned,
+            },
+            host_down: self.host_down(),
             ticket,
-            class,
         }
     }
 
@@ -550,16 +727,17 @@ impl LoadBalancedConnection {
             .unwrap_or_else(|| self.balancer.addr(0).clone())
     }
 
-    /// Drops the current connection; its prepared statements become stale.
-    fn discard_current(&mut self) {
-        if let Some(i) = self.current.take()
-            && let Some(p) = self.conns[i].take()
-        {
+    /// Drops host `i`'s connection; its prepared statements become stale. Callers apply the
+    /// lost-connection rule first (`lose`) unless nothing of the session can be lost.
+    fn discard(&mut self, i: usize) {
+        if self.current == Some(i) {
+            self.current = None;
+        }
+        if let Some(p) = self.conns[i].take() {
             self.mark_stale(i, &p);
             // Dropping a Conn spawns its disconnect; a dead one just closes.
             drop(p);
         }
-        self.tx_hint = false;
     }
 
     /// The statements prepared on `p` (host `i`), which is leaving the handle, become stale.
@@ -571,6 +749,10 @@ impl LoadBalancedConnection {
         let id = p.conn.id();
         self.stale_stmts
             .extend(p.open_stmts.iter().map(|s| (addr.clone(), id, *s)));
+        // Only the newest are worth remembering: an old one matching a new connection's ids
+        // is all but impossible, and the list must not grow with the handle's age.
+        let excess = self.stale_stmts.len().saturating_sub(MAX_STALE);
+        self.stale_stmts.drain(..excess);
     }
 
     fn needs_ping(&self, i: usize) -> bool {
@@ -581,16 +763,24 @@ impl LoadBalancedConnection {
 
     /// Pings host `i`'s connection, bounded. A failure is not the host's fault (an idle
     /// connection may have been closed by `wait_timeout` or `KILL`): no blacklisting here.
-    async fn ping_physical(&mut self, i: usize) -> bool {
+    async fn ping_physical(&mut self, i: usize) -> MyResult<()> {
         let bound = self.balancer.opts.ping_timeout;
         let Some(p) = self.conns[i].as_mut() else {
-            return false;
+            return Err(found("no connection"));
         };
-        let ok = matches!(timeout(bound, p.conn.ping()).await, Ok(Ok(())));
-        if ok {
-            p.last_used = Instant::now();
+        match timeout(bound, p.conn.ping()).await {
+            Ok(Ok(())) => {
+                p.last_used = Instant::now();
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Timeout {
+                host: self.balancer.addr(i).clone(),
+                step: "ping",
+                after: bound,
+            }
+            .into_mysql()),
         }
-        ok
     }
 
     /// Picks a host and makes its connection current: a kept connection if the handle has
@@ -598,25 +788,31 @@ impl LoadBalancedConnection {
     async fn select(&mut self) -> Result<(), Error> {
         let balancer = self.balancer.clone();
         let all: Vec<usize> = (0..balancer.hosts.len()).collect();
+        // A host whose connection just failed is being checked: tried last, if at all.
+        let avoid = self.avoid.take();
         // The strategy picks once; a kept connection to its pick is used without a connect.
-        let first = balancer.pick(&all, &[]);
+        let first = balancer
+            .pick(&all, avoid.as_slice())
+            .or_else(|| balancer.pick(&all, &[]));
         if let Some(i) = first
             && self.conns[i].is_some()
         {
-            if !self.needs_ping(i) || self.ping_physical(i).await {
+            if !self.needs_ping(i) || self.ping_physical(i).await.is_ok() {
                 return self.make_current(i).await;
             }
-            self.conns[i] = None;
+            // Not current: nothing of the session lives there (the handle only leaves a
+            // host where nothing can be lost).
+            self.discard(i);
         }
         if let Some(pool) = self.pool.clone() {
-            return self.select_pooled(&pool, first).await;
+            return self.select_pooled(&pool, first, avoid).await;
         }
         let wanted = self.wanted.clone();
         let ping_timeout = balancer.opts.ping_timeout;
         let validate = balancer.opts.validate_on_swap;
         let conns = &mut self.conns;
         let (i, physical) = balancer
-            .establish(first, &all, |i| {
+            .establish(first, &all, avoid, |i| {
                 let kept = conns[i].take();
                 let opts = balancer.opts.mysql_opts(balancer.addr(i));
                 let wanted = wanted.clone();
@@ -668,7 +864,9 @@ impl LoadBalancedConnection {
         if self.current.is_none() {
             return Ok(());
         }
-        let ticket = self.begin().await.map_err(Error::Mysql)?;
+        // Judged like a read: lost, it is simply applied on the next connection.
+        let class = Class::READ;
+        let ticket = self.begin(&class).await.map_err(Error::Mysql)?;
         let wanted = self.wanted.clone();
         let r = match self.current_physical() {
             Some(p) => {
@@ -680,7 +878,7 @@ impl LoadBalancedConnection {
             }
             None => Ok(()),
         };
-        match self.finish(ticket, &Class::OPAQUE, b"", false, r).await {
+        match self.finish(ticket, &class, b"", true, r).await {
             Step::Done(r) => r.map_err(Error::from_mysql_owned),
             Step::Retry => Ok(()),
         }
@@ -695,64 +893,103 @@ impl LoadBalancedConnection {
         }
     }
 
-    /// Refuses a `Statement` while statements of a lost connection may still be around:
-    /// their ids could name a different statement on the new connection.
-    pub(crate) fn check_stale<S>(&self) -> MyResult<()> {
-        let name = std::any::type_name::<S>();
-        let is_statement = name
-            .trim_start_matches('&')
-            .ends_with("mysql_async::queryable::stmt::Statement");
-        match self.stale_stmts.first() {
-            Some((on, _, _)) if is_statement => Err(Error::StaleStatement {
-                prepared_on: on.clone(),
-                now_on: self.current_addr(),
-            }
-            .into_mysql()),
-            _ => Ok(()),
+    /// Refuses a `Statement` that was not prepared on the current connection: statement ids
+    /// repeat across connections and servers, so sending it could run another statement.
+    /// SQL text and statements prepared on the current connection pass. A statement whose
+    /// ids match both the current connection and one that is gone (ids collide across
+    /// servers) is refused too: nothing tells the two apart.
+    pub(crate) fn check_stale<S>(&self, stmt: &S) -> MyResult<()> {
+        let Some(st) = as_statement(stmt) else {
+            return Ok(());
+        };
+        let ids = (st.connection_id(), st.id());
+        let gone = self
+            .stale_stmts
+            .iter()
+            .rev()
+            .find(|(_, conn, id)| (*conn, *id) == ids);
+        let here = self
+            .current_physical_ref()
+            .is_some_and(|p| p.conn.id() == ids.0 && p.open_stmts.contains(&ids.1));
+        if here && gone.is_none() {
+            return Ok(());
+        }
+        Err(Error::StaleStatement {
+            prepared_on: gone.map(|(on, _, _)| on.clone()),
+            now_on: self.current_addr(),
+        }
+        .into_mysql())
+    }
+}
+
+/// Statements remembered as stale per handle, at most.
+const MAX_STALE: usize = 256;
+
+/// The `Statement` that `stmt` is, if it is one (by value, or behind one or two references):
+/// `StatementLike` offers no way to look inside.
+fn as_statement<S>(stmt: &S) -> Option<&Statement> {
+    let t = typeid::of::<S>();
+    let p = stmt as *const S;
+    // SAFETY: each cast is to the type `S` was just found to be. `typeid` compares types with
+    // their lifetimes erased, and `Statement` has none, so the layouts are the same.
+    unsafe {
+        if t == typeid::of::<Statement>() {
+            Some(&*(p as *const Statement))
+        } else if t == typeid::of::<&Statement>() {
+            Some(*(p as *const &Statement))
+        } else if t == typeid::of::<&&Statement>() {
+            Some(**(p as *const &&Statement))
+        } else {
+            None
         }
     }
 }
 
-/// A failure judged: keep the connection (an ordinary SQL error) or it is lost.
-enum Judged {
-    Keep(mysql_async::Error),
-    Lost(mysql_async::Error),
-}
-
+/// Judges a failed statement on host `host`: `true` when the connection is lost. Blames the
+/// host as the module docs of [`crate::balancer`] say: the server's own word at once, a lost
+/// connection only once a new connect fails too.
 fn judge(
-    balancer: &Balancer,
-    ticket: &Ticket,
+    balancer: &Arc<Balancer>,
+    host: usize,
     disconnected: bool,
-    e: mysql_async::Error,
-) -> Judged {
-    let host_fault = balancer.is_host_failure(&e);
+    e: &mysql_async::Error,
+    down: Option<HostDown>,
+) -> bool {
+    let host_fault = balancer.is_host_failure(e);
     if host_fault {
-        tracing::warn!(host = %balancer.addr(ticket.host), error = %e, "host failed");
-        balancer.mark_failed(ticket.host, &e);
+        match e {
+            // Killed or idle-closed: about this connection only.
+            mysql_async::Error::Server(se) if !matches!(se.code, 1927 | 4031) => {
+                tracing::warn!(host = %balancer.addr(host), error = %e, "host failed");
+                balancer.mark_failed(host, e);
+                if let Some(down) = down {
+                    down(balancer.addr(host));
+                }
+            }
+            _ => balancer.confirm_failure(host, e, down),
+        }
     }
     let broken = matches!(
         e,
         mysql_async::Error::Io(_)
             | mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed)
-    ) || matches!(Error::from_mysql(&e), Some(Error::Timeout { .. }));
-    if host_fault || disconnected || broken {
-        Judged::Lost(e)
-    } else {
-        Judged::Keep(e)
-    }
+    ) || matches!(Error::from_mysql(e), Some(Error::Timeout { .. }));
+    host_fault || disconnected || broken
 }
 
-/// The failure path for streaming results (see [`LoadBalancedConnection::detach`]).
+/// The failure path for streaming results (see [`LoadBalancedConnection::detach`]): the same
+/// rule as `finish`, reported through the shared flags.
 pub(crate) struct Detached {
     balancer: Arc<Balancer>,
     flags: Arc<OpFlags>,
+    session: loss::Session,
+    host_down: Option<HostDown>,
     ticket: Ticket,
-    class: Class,
 }
 
 impl Detached {
     pub(crate) fn succeeded(self) {
-        self.flags.in_op.store(false, Ordering::Release);
+        self.flags.in_op.store(op::NONE, Ordering::Release);
         self.balancer.hosts[self.ticket.host].stats.observe(
             self.ticket.started.elapsed(),
             self.balancer.opts.latency_decay,
@@ -760,28 +997,26 @@ impl Detached {
     }
 
     pub(crate) fn failed(self, e: mysql_async::Error, disconnected: bool) -> mysql_async::Error {
-        self.flags.in_op.store(false, Ordering::Release);
-        match judge(&self.balancer, &self.ticket, disconnected, e) {
-            Judged::Keep(e) => e,
-            Judged::Lost(e) => {
-                self.flags.poisoned.store(true, Ordering::Release);
-                let host = self.balancer.addr(self.ticket.host).clone();
-                if self.ticket.in_tx {
-                    Error::TransactionLost {
-                        host,
-                        cause: Box::new(e),
-                    }
-                    .into_mysql()
-                } else if self.class.retryable() {
-                    e
-                } else {
-                    Error::WriteNotRetried {
-                        host,
-                        cause: Box::new(e),
-                    }
-                    .into_mysql()
-                }
-            }
+        self.flags.in_op.store(op::NONE, Ordering::Release);
+        let host = self.ticket.host;
+        if !judge(&self.balancer, host, disconnected, &e, self.host_down) {
+            return e;
+        }
+        // Streaming results are never retried: the caller may have seen rows already.
+        let when = When::During {
+            stmt: self.ticket.stmt,
+            retry: false,
+        };
+        let decision = loss::decide(self.session, when);
+        let addr = self.balancer.addr(host).clone();
+        if let Some(what) = decision.next {
+            *self.flags.pending.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(session_lost_later(addr.clone(), what, &e));
+        }
+        self.flags.poisoned.store(true, Ordering::Release);
+        match report(decision.now, addr, e) {
+            Reported::Error(e) | Reported::Retry(e) => e,
+            Reported::Nothing => found("connection lost"),
         }
     }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use mysql_async::consts::StatusFlags;
 use tokio::time::Instant;
 
-use super::{LoadBalancedConnection, MyResult, Physical};
+use super::loss::When;
+use super::{LoadBalancedConnection, MyResult, Physical, found};
 use crate::error::Error;
 use crate::pool::PoolCore;
 use crate::replication::causal::{self, Position};
@@ -21,6 +22,7 @@ impl LoadBalancedConnection {
         &mut self,
         pool: &Arc<PoolCore>,
         mut first: Option<usize>,
+        avoid: Option<usize>,
     ) -> Result<(), Error> {
         let deadline = Instant::now() + pool.acquire_timeout();
         let balancer = self.balancer.clone();
@@ -45,7 +47,7 @@ impl LoadBalancedConnection {
             if !room.is_empty() {
                 let wanted = self.wanted.clone();
                 let result = balancer
-                    .establish(first.take(), &room, |i| {
+                    .establish(first.take(), &room, avoid, |i| {
                         let hp = pool.host(balancer.addr(i));
                         let opts = balancer.opts.mysql_opts(balancer.addr(i));
                         let wanted = wanted.clone();
@@ -106,20 +108,11 @@ impl LoadBalancedConnection {
         if pool.grace_end(&host).is_none_or(|end| Instant::now() < end) {
             return Ok(());
         }
-        let in_tx = self.in_transaction();
-        let pinned = self.pinned.take();
-        self.discard_current();
+        let cause = format!("{host} was removed from the pool and its grace period ended");
+        let lost = self.lose_before(i, When::Before, found(&cause));
+        self.release_all();
         self.adopt(pool);
-        let cause = Box::new(mysql_async::Error::Other(
-            format!("{host} was removed from the pool and its grace period ended").into(),
-        ));
-        if in_tx {
-            return Err(Error::TransactionLost { host, cause }.into_mysql());
-        }
-        if let Some(what) = pinned {
-            return Err(Error::SessionLost { host, what, cause }.into_mysql());
-        }
-        Ok(())
+        lost
     }
 
     /// Takes the pool's current balancer (with no connection held).
@@ -149,7 +142,7 @@ impl LoadBalancedConnection {
             return;
         };
         let unfinished = current
-            && (self.flags.in_op.load(Ordering::Acquire)
+            && (self.flags.in_op.load(Ordering::Acquire) != super::op::NONE
                 || self.flags.poisoned.load(Ordering::Acquire));
         if unfinished {
             return; // dropping the lease frees the room; the connection is closed
@@ -161,7 +154,7 @@ impl LoadBalancedConnection {
         let dirty = p.dirty
             || in_tx
             || !p.open_stmts.is_empty()
-            || (current && (self.pinned.is_some() || self.pending_rollback || self.tx_hint));
+            || (current && (self.pinned.is_some() || self.pending_rollback || self.tx_open));
         lease
             .host()
             .clone()
@@ -199,7 +192,10 @@ impl LoadBalancedConnection {
                 false
             }
             Err(_) => {
-                self.discard_current(); // cancelled mid-statement: never reused
+                // Cut off mid-statement: never reused. A checkout holds no session yet.
+                if let Some(i) = self.current {
+                    self.discard(i);
+                }
                 false
             }
         }

@@ -41,7 +41,7 @@ macro_rules! run_text {
         let class = classify(&sql);
         let mut retry = $retry;
         loop {
-            let ticket = $self.begin().await?;
+            let ticket = $self.begin(&class).await?;
             let limit = $self.statement_bound();
             let result = match $self.conn_mut() {
                 Ok($conn) => {
@@ -58,11 +58,15 @@ macro_rules! run_text {
     }};
 }
 
-/// Runs a prepared statement once.
+/// Runs a prepared statement once. The statement is checked after `begin`, which may have
+/// replaced a lost connection.
 macro_rules! run_exec {
-    ($self:ident, $stmt_ty:ty, |$conn:ident| $call:expr) => {{
-        $self.check_stale::<$stmt_ty>()?;
-        let ticket = $self.begin().await?;
+    ($self:ident, $stmt:ident, |$conn:ident| $call:expr) => {{
+        let ticket = $self.begin(&Class::OPAQUE).await?;
+        if let Err(e) = $self.check_stale(&$stmt) {
+            $self.abandon(ticket);
+            return Err(e);
+        }
         let limit = $self.statement_bound();
         let result = match $self.conn_mut() {
             Ok($conn) => bounded(limit, $call).await,
@@ -84,10 +88,10 @@ impl Queryable for LoadBalancedConnection {
             let bound = self.opts().ping_timeout;
             // A ping has no effect: like a read, a host failure moves it to the next host once,
             // and that host answers for the handle.
-            let class = classify(b"SELECT 1");
+            let class = Class::READ;
             let mut retry = true;
             loop {
-                let ticket = self.begin().await?;
+                let ticket = self.begin(&class).await?;
                 let limit = Some((bound, self.current_addr()));
                 let result = match self.conn_mut() {
                     Ok(c) => bounded(limit, c.ping()).await,
@@ -111,12 +115,12 @@ impl Queryable for LoadBalancedConnection {
         Box::pin(async move {
             let sql = query.as_query().into_owned();
             let class = classify(&sql);
-            let ticket = self.begin().await?;
+            let ticket = self.begin(&class).await?;
             // The result borrows the connection, so the handle's bookkeeping happens now
             // and a failure is handled through a detached path.
             self.note_statement(&class, &sql);
             let limit = self.statement_bound();
-            let detached = self.detach(ticket, class);
+            let detached = self.detach(ticket);
             let conn = self.conn_mut()?;
             match bounded(limit, conn.query_iter(sql)).await {
                 Ok(r) => {
@@ -136,10 +140,10 @@ impl Queryable for LoadBalancedConnection {
         Box::pin(async move {
             let sql = query.as_query().into_owned();
             // Preparing has no effect on data: retry it like a read.
-            let class = classify(b"SELECT 1");
+            let class = Class::READ;
             let mut retry = true;
             loop {
-                let ticket = self.begin().await?;
+                let ticket = self.begin(&class).await?;
                 let limit = self.statement_bound();
                 let result = match self.conn_mut() {
                     Ok(c) => bounded(limit, c.prep(&*sql)).await,
@@ -189,10 +193,13 @@ impl Queryable for LoadBalancedConnection {
     {
         let params = params.into();
         Box::pin(async move {
-            self.check_stale::<Q>()?;
-            let ticket = self.begin().await?;
+            let ticket = self.begin(&Class::OPAQUE).await?;
+            if let Err(e) = self.check_stale(&stmt) {
+                self.abandon(ticket);
+                return Err(e);
+            }
             let limit = self.statement_bound();
-            let detached = self.detach(ticket, Class::OPAQUE);
+            let detached = self.detach(ticket);
             let conn = self.conn_mut()?;
             match bounded(limit, conn.exec_iter(stmt, params)).await {
                 Ok(r) => {
@@ -216,7 +223,7 @@ impl Queryable for LoadBalancedConnection {
         I::IntoIter: Send,
         P: Into<Params> + Send,
     {
-        Box::pin(async move { run_exec!(self, S, |c| c.exec_batch(stmt, params_iter)) })
+        Box::pin(async move { run_exec!(self, stmt, |c| c.exec_batch(stmt, params_iter)) })
     }
 
     fn query<'a, T, Q>(&'a mut self, query: Q) -> BoxFuture<'a, MyResult<Vec<T>>>
@@ -290,7 +297,7 @@ impl Queryable for LoadBalancedConnection {
         P: Into<Params> + Send + 'b,
         T: FromRow + Send + 'static,
     {
-        Box::pin(async move { run_exec!(self, S, |c| c.exec(stmt, params)) })
+        Box::pin(async move { run_exec!(self, stmt, |c| c.exec(stmt, params)) })
     }
 
     fn exec_first<'a: 'b, 'b, T, S, P>(
@@ -303,7 +310,7 @@ impl Queryable for LoadBalancedConnection {
         P: Into<Params> + Send + 'b,
         T: FromRow + Send + 'static,
     {
-        Box::pin(async move { run_exec!(self, S, |c| c.exec_first(stmt, params)) })
+        Box::pin(async move { run_exec!(self, stmt, |c| c.exec_first(stmt, params)) })
     }
 
     fn exec_map<'a: 'b, 'b, T, S, P, U, F>(
@@ -319,7 +326,7 @@ impl Queryable for LoadBalancedConnection {
         F: FnMut(T) -> U + Send + 'a,
         U: Send + 'a,
     {
-        Box::pin(async move { run_exec!(self, S, |c| c.exec_map(stmt, params, f)) })
+        Box::pin(async move { run_exec!(self, stmt, |c| c.exec_map(stmt, params, f)) })
     }
 
     fn exec_fold<'a: 'b, 'b, T, S, P, U, F>(
@@ -336,7 +343,7 @@ impl Queryable for LoadBalancedConnection {
         F: FnMut(U, T) -> U + Send + 'a,
         U: Send + 'a,
     {
-        Box::pin(async move { run_exec!(self, S, |c| c.exec_fold(stmt, params, init, f)) })
+        Box::pin(async move { run_exec!(self, stmt, |c| c.exec_fold(stmt, params, init, f)) })
     }
 
     fn exec_drop<'a: 'b, 'b, S, P>(&'a mut self, stmt: S, params: P) -> BoxFuture<'b, MyResult<()>>
@@ -344,6 +351,6 @@ impl Queryable for LoadBalancedConnection {
         S: StatementLike + 'b,
         P: Into<Params> + Send + 'b,
     {
-        Box::pin(async move { run_exec!(self, S, |c| c.exec_drop(stmt, params)) })
+        Box::pin(async move { run_exec!(self, stmt, |c| c.exec_drop(stmt, params)) })
     }
 }
