@@ -14,6 +14,12 @@
 //! a host failure and would otherwise blacklist every host in turn), unknown database (1049),
 //! and every ordinary SQL error (syntax, constraints, deadlocks, read-only: 1290 is a policy
 //! choice, see the example on [`ExceptionChecker`]).
+//!
+//! Two server errors carry a class-`08` SQLSTATE without saying anything about the host:
+//! 1644, an error the user's own SQL raised with `SIGNAL` (a procedure may well signal
+//! `08S01`; the server answered, so it is up), and 1153, a packet larger than
+//! `max_allowed_packet` (the statement's fault; every host would say the same). Neither counts
+//! unless listed in `failover_codes`.
 
 use std::io::ErrorKind;
 use std::sync::Arc;
@@ -56,6 +62,10 @@ const HOST_CODES: &[u16] = &[
     1040, 1053, 1077, 1078, 1079, 1080, 1129, 1152, 1184, 1927, 4031,
 ];
 
+/// Server error codes whose SQLSTATE says "connection" but that are not the host's fault
+/// (see the module docs).
+const NOT_HOST_CODES: &[u16] = &[1153, 1644];
+
 /// The default checker, extended by `failover_sqlstates` and `failover_codes`.
 #[derive(Debug, Clone, Default)]
 pub struct StandardChecker {
@@ -84,10 +94,11 @@ impl ExceptionChecker for StandardChecker {
                     | DriverError::UnexpectedPacket { .. }
                     | DriverError::BadCompressedPacketHeader
             ),
+            MyError::Server(s) if self.codes.contains(&s.code) => true,
+            MyError::Server(s) if NOT_HOST_CODES.contains(&s.code) => false,
             MyError::Server(s) => {
                 s.state.starts_with("08")
                     || HOST_CODES.contains(&s.code)
-                    || self.codes.contains(&s.code)
                     || self
                         .sqlstate_prefixes
                         .iter()
@@ -148,6 +159,12 @@ mod tests {
         assert!(!c.is_host_failure(&server(1062, "23000")));
         assert!(!c.is_host_failure(&server(1290, "HY000")));
         assert!(!c.is_host_failure(&server(1317, "70100")));
+        // The user's SIGNAL and an oversized packet say nothing of the host.
+        assert!(!c.is_host_failure(&server(1644, "08S01")));
+        assert!(!c.is_host_failure(&server(1153, "08S01")));
+        assert!(
+            StandardChecker::with_extra(vec![], vec![1644]).is_host_failure(&server(1644, "08S01"))
+        );
     }
 
     #[test]

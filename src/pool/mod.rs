@@ -86,6 +86,9 @@ pub(crate) struct PoolCore {
     hosts: DashMap<HostAddr, Arc<HostPool>>,
     /// Removed hosts and when their grace period ends.
     removed: DashMap<HostAddr, Instant>,
+    /// Held while the host list is read, changed and written back, so that concurrent
+    /// `add_host` / `remove_host` calls do not undo each other.
+    membership: Mutex<()>,
     limits: Limits,
     released: Arc<Notify>,
     acquire_timeout: Duration,
@@ -139,6 +142,7 @@ impl LoadBalancedPool {
                 generation: AtomicU64::new(0),
                 hosts,
                 removed: DashMap::new(),
+                membership: Mutex::new(()),
                 limits,
                 released,
                 closed: AtomicBool::new(false),
@@ -173,32 +177,8 @@ impl LoadBalancedPool {
     /// Adds a host; checkouts may go to it at once. Adding a host already present does
     /// nothing; adding one removed earlier brings it back.
     pub fn add_host(&self, spec: HostSpec) {
-        let mut hosts = self.hosts();
-        if hosts.iter().any(|h| h.addr == spec.addr) {
-            return;
-        }
-        self.core.removed.remove(&spec.addr);
-        self.core
-            .hosts
-            .entry(spec.addr.clone())
-            .and_modify(|hp| {
-                if hp.is_closed() {
-                    *hp = HostPool::new(
-                        spec.addr.clone(),
-                        self.core.limits.clone(),
-                        self.core.released.clone(),
-                    );
-                }
-            })
-            .or_insert_with(|| {
-                HostPool::new(
-                    spec.addr.clone(),
-                    self.core.limits.clone(),
-                    self.core.released.clone(),
-                )
-            });
-        hosts.push(spec);
-        self.core.set_hosts(hosts);
+        let _changing = self.core.changing_hosts();
+        self.core.add_host(spec);
     }
 
     /// Removes a host: no new checkouts go to it, idle connections to it are closed, and
@@ -206,31 +186,21 @@ impl LoadBalancedPool {
     /// there may finish it within `grace`; after that its next statement fails with
     /// [`Error::TransactionLost`]. Returns whether the host was in the pool.
     pub fn remove_host(&self, addr: &HostAddr, grace: Duration) -> bool {
-        let hosts = self.hosts();
-        if !hosts.iter().any(|h| &h.addr == addr) {
-            return false;
-        }
-        self.core
-            .removed
-            .insert(addr.clone(), Instant::now() + grace);
-        if let Some(hp) = self.core.hosts.get(addr) {
-            close_all(hp.close(), self.core.limits.ping_timeout);
-        }
-        self.core
-            .set_hosts(hosts.into_iter().filter(|h| &h.addr != addr).collect());
-        true
+        let _changing = self.core.changing_hosts();
+        self.core.remove_host(addr, grace)
     }
 
     /// Replaces the host list at once (hosts not in `hosts` are removed with `grace`).
     pub fn set_hosts(&self, hosts: Vec<HostSpec>, grace: Duration) {
+        let _changing = self.core.changing_hosts();
         let now = self.hosts();
         for old in &now {
             if !hosts.iter().any(|h| h.addr == old.addr) {
-                self.remove_host(&old.addr, grace);
+                self.core.remove_host(&old.addr, grace);
             }
         }
         for h in hosts {
-            self.add_host(h);
+            self.core.add_host(h);
         }
     }
 
@@ -268,6 +238,54 @@ impl LoadBalancedPool {
 }
 
 impl PoolCore {
+    /// Serialises changes of the host list.
+    fn changing_hosts(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.membership.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// See [`LoadBalancedPool::add_host`]; called with `membership` held.
+    fn add_host(&self, spec: HostSpec) {
+        let mut hosts = self.balancer().opts().hosts().to_vec();
+        if hosts.iter().any(|h| h.addr == spec.addr) {
+            return;
+        }
+        self.removed.remove(&spec.addr);
+        self.hosts
+            .entry(spec.addr.clone())
+            .and_modify(|hp| {
+                if hp.is_closed() {
+                    *hp = HostPool::new(
+                        spec.addr.clone(),
+                        self.limits.clone(),
+                        self.released.clone(),
+                    );
+                }
+            })
+            .or_insert_with(|| {
+                HostPool::new(
+                    spec.addr.clone(),
+                    self.limits.clone(),
+                    self.released.clone(),
+                )
+            });
+        hosts.push(spec);
+        self.set_hosts(hosts);
+    }
+
+    /// See [`LoadBalancedPool::remove_host`]; called with `membership` held.
+    fn remove_host(&self, addr: &HostAddr, grace: Duration) -> bool {
+        let hosts = self.balancer().opts().hosts().to_vec();
+        if !hosts.iter().any(|h| &h.addr == addr) {
+            return false;
+        }
+        self.removed.insert(addr.clone(), Instant::now() + grace);
+        if let Some(hp) = self.hosts.get(addr) {
+            close_all(hp.close(), self.limits.ping_timeout);
+        }
+        self.set_hosts(hosts.into_iter().filter(|h| &h.addr != addr).collect());
+        true
+    }
+
     /// The current balancer (host list).
     pub(crate) fn balancer(&self) -> Arc<Balancer> {
         self.balancer
