@@ -345,6 +345,54 @@ async fn proxy_refuse_refuses_new_connections_only() {
 }
 
 #[tokio::test]
+async fn proxy_cut_reply_to_runs_the_statement_and_resets_the_client() {
+    let sb = shared().await;
+    sb.exec(
+        1,
+        "CREATE DATABASE IF NOT EXISTS cut; CREATE OR REPLACE TABLE cut.t (k INT) ENGINE=InnoDB",
+    )
+    .await
+    .unwrap();
+    let proxy = FaultProxy::start(sb.addr(1)).await.unwrap();
+    let mut conn = bounded(Conn::new(tcp_opts(proxy.port()))).await.unwrap();
+    bounded(conn.query_drop("BEGIN")).await.unwrap();
+    bounded(conn.query_drop("INSERT INTO cut.t VALUES (1)"))
+        .await
+        .unwrap();
+
+    // Matched case-insensitively, after leading whitespace.
+    proxy.set_mode(ProxyMode::CutReplyTo("commit"));
+    assert_eq!(proxy.mode(), ProxyMode::CutReplyTo("commit"));
+    // Other statements pass, including one that merely mentions the prefix, and one far
+    // larger than the proxy's read buffer (its packet arrives in many reads).
+    let s: Option<String> = bounded(conn.query_first("SELECT 'COMMIT'")).await.unwrap();
+    assert_eq!(s.as_deref(), Some("COMMIT"));
+    let big = format!("SELECT LENGTH('{}')", "x".repeat(200_000));
+    let n: Option<u64> = bounded(conn.query_first(big)).await.unwrap();
+    assert_eq!(n, Some(200_000));
+
+    let err = bounded(conn.query_drop("  \n COMMIT")).await.unwrap_err();
+    assert_eq!(
+        io_kind(&err),
+        Some(ErrorKind::ConnectionReset),
+        "COMMIT through CutReplyTo: {err:?}"
+    );
+    // The server ran it: the row is committed.
+    let rows = sb
+        .sql(1, "SELECT COUNT(*) FROM cut.t WHERE k = 1")
+        .await
+        .unwrap();
+    assert_eq!(mysql_async::from_row::<i64>(rows[0].clone()), 1);
+
+    // Other connections through the proxy keep working; Pass forwards COMMIT again.
+    let mut other = bounded(Conn::new(tcp_opts(proxy.port()))).await.unwrap();
+    assert_eq!(select_port(&mut other).await, sb.port(1));
+    proxy.set_mode(ProxyMode::Pass);
+    bounded(other.query_drop("COMMIT")).await.unwrap();
+    assert_eq!(proxy.connections(), 2);
+}
+
+#[tokio::test]
 async fn dropping_the_proxy_closes_everything() {
     let sb = shared().await;
     let proxy = FaultProxy::start(sb.addr(1)).await.unwrap();

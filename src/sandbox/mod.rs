@@ -15,7 +15,8 @@
 //! - `spawner.rs`: the single thread that forks every child, so children die with the process.
 //! - `exit.rs`: killing servers and removing dirs of undropped sandboxes at normal exit.
 //! - `tempdirs.rs`: naming the per-process temp dirs and sweeping those of dead processes.
-//! - [`FaultProxy`] (`proxy.rs`): Pass / Latency / Blackhole / Reset / Refuse in front of a server.
+//! - [`FaultProxy`] (`proxy.rs`): Pass / Latency / Blackhole / Reset / Refuse / CutReplyTo in
+//!   front of a server.
 //! - [`SandboxError`] (`error.rs`).
 //!
 //! Every connection made to a sandbox server through a proxy must use

@@ -24,11 +24,18 @@
 //!   Refuse binds the same port again right away (`std` sets `SO_REUSEADDR` on listeners) and
 //!   hands the new listener to the accept task; connects that arrive in between wait in the
 //!   kernel's backlog.
+//! - CutReplyTo needs packet boundaries, so the client-to-server reader always runs the
+//!   bytes it forwards through a small MySQL packet scanner (`Scanner`; it keeps only the
+//!   first bytes of each packet). When a matching `COM_QUERY` ends, the bytes up to its end go
+//!   to the server's writer as a `Cut` chunk: the writer arms the connection's `CutState`
+//!   before writing them, so whatever the server sends after that is the reply. The
+//!   server-to-client reader drops what it reads once armed and signals the connection task,
+//!   which resets the client socket and closes the server one.
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,12 +60,126 @@ pub enum ProxyMode {
     /// Stop listening, so connects get ECONNREFUSED; existing connections keep working. The
     /// same port is listened on again when the mode changes.
     Refuse,
+    /// Forward both ways, except the reply to one statement: when a client sends a
+    /// `COM_QUERY` whose SQL text, after leading whitespace, starts with this prefix (ASCII
+    /// case-insensitive, e.g. `"COMMIT"`), the packet is forwarded to the server, the server's
+    /// reply is read and thrown away (so the server provably received and ran the statement),
+    /// and then the client's connection is reset (RST) without the reply; the server side is
+    /// closed. Applies to existing connections too. This is "the connection failed after the
+    /// statement was sent, before its answer came back". Only plain (uncompressed, non-TLS)
+    /// connections are understood, as the sandbox makes them; prepared statements
+    /// (`COM_STMT_EXECUTE`) are never matched.
+    CutReplyTo(&'static str),
 }
 
 /// A chunk on its way from a reader to the writer of the other socket.
 enum Chunk {
-    Data { at: Instant, bytes: Vec<u8> },
+    Data {
+        at: Instant,
+        bytes: Vec<u8>,
+    },
+    /// The last chunk to the server in [`ProxyMode::CutReplyTo`]: ends with the matching
+    /// statement. The writer arms the cut before writing it.
+    Cut {
+        at: Instant,
+        bytes: Vec<u8>,
+    },
     Eof,
+}
+
+/// One connection's [`ProxyMode::CutReplyTo`] state.
+#[derive(Default)]
+struct CutState {
+    /// The matching statement is being written to the server: what comes back is its reply.
+    armed: AtomicBool,
+    /// The reply (or EOF) came: reset the client.
+    done: Notify,
+}
+
+/// How many bytes of a packet's payload [`Scanner`] keeps: the command byte, some leading
+/// whitespace and the prefix.
+const SCAN_HEAD: usize = 256;
+
+/// The largest payload of one MySQL packet; a payload this long continues in the next packet.
+const MAX_PAYLOAD: usize = 0xff_ffff;
+
+/// Finds MySQL packet boundaries in the client-to-server byte stream, however the stream is
+/// split into reads, and says where a `COM_QUERY` starting with a given prefix ends.
+#[derive(Default)]
+struct Scanner {
+    /// The 4-byte header being read (3-byte little-endian length, sequence id).
+    header: [u8; 4],
+    header_len: usize,
+    /// Payload bytes of the current packet still to come.
+    remaining: usize,
+    /// The first bytes of the current logical packet's payload.
+    head: Vec<u8>,
+    /// The current logical packet starts with sequence id 0 (a command, not a handshake or
+    /// authentication packet).
+    command: bool,
+    /// The current physical packet is full-length: the logical packet continues.
+    continues: bool,
+    /// Inside a logical packet that spans several physical ones.
+    in_continuation: bool,
+}
+
+impl Scanner {
+    /// Scans `bytes`; returns the offset just past the end of the first packet in them that is
+    /// a `COM_QUERY` whose text starts with `prefix` (after whitespace, case-insensitive).
+    fn feed(&mut self, bytes: &[u8], prefix: Option<&str>) -> Option<usize> {
+        let mut pos = 0;
+        while pos < bytes.len() {
+            if self.header_len < 4 {
+                let take = (4 - self.header_len).min(bytes.len() - pos);
+                self.header[self.header_len..self.header_len + take]
+                    .copy_from_slice(&bytes[pos..pos + take]);
+                self.header_len += take;
+                pos += take;
+                if self.header_len < 4 {
+                    return None;
+                }
+                let len = usize::from(self.header[0])
+                    | usize::from(self.header[1]) << 8
+                    | usize::from(self.header[2]) << 16;
+                if !self.in_continuation {
+                    self.head.clear();
+                    self.command = self.header[3] == 0;
+                }
+                self.remaining = len;
+                self.continues = len == MAX_PAYLOAD;
+            }
+            let take = self.remaining.min(bytes.len() - pos);
+            let room = SCAN_HEAD.saturating_sub(self.head.len()).min(take);
+            self.head.extend_from_slice(&bytes[pos..pos + room]);
+            self.remaining -= take;
+            pos += take;
+            if self.remaining == 0 {
+                // The physical packet is complete.
+                self.header_len = 0;
+                self.in_continuation = self.continues;
+                if !self.continues
+                    && let Some(prefix) = prefix
+                    && self.matches(prefix)
+                {
+                    return Some(pos);
+                }
+            }
+        }
+        None
+    }
+
+    fn matches(&self, prefix: &str) -> bool {
+        if !self.command || self.head.first() != Some(&0x03) {
+            return false;
+        }
+        let text = &self.head[1..];
+        let start = text
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(text.len());
+        let text = &text[start..];
+        text.len() >= prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    }
 }
 
 struct Listening {
@@ -309,12 +430,23 @@ async fn proxy_connection(shared: Arc<Shared>, client: TcpStream) {
 
     let (to_server, from_client) = mpsc::channel(64);
     let (to_client, from_server) = mpsc::channel(64);
+    let cut = CutState::default();
     let pumps = async {
         tokio::try_join!(
-            read_side(&client, to_server, shared.mode.subscribe()),
-            write_side(&server, from_client, shared.mode.subscribe()),
-            read_side(&server, to_client, shared.mode.subscribe()),
-            write_side(&client, from_server, shared.mode.subscribe()),
+            read_side(
+                &client,
+                to_server,
+                shared.mode.subscribe(),
+                Side::FromClient(Scanner::default())
+            ),
+            write_side(&server, from_client, shared.mode.subscribe(), &cut),
+            read_side(
+                &server,
+                to_client,
+                shared.mode.subscribe(),
+                Side::FromServer(&cut)
+            ),
+            write_side(&client, from_server, shared.mode.subscribe(), &cut),
         )
     };
     tokio::select! {
@@ -324,7 +456,14 @@ async fn proxy_connection(shared: Arc<Shared>, client: TcpStream) {
             arm_reset(&server);
         }
         _ = shutdown.wait_for(|s| *s) => {}
+        _ = cut.done.notified() => {}
         _ = pumps => {}
+    }
+    if cut.armed.load(Ordering::SeqCst) {
+        // The cut statement was sent (and, unless the server went away, answered): the client
+        // never hears the answer; its connection is reset. The pumps may all have ended by
+        // themselves once the server reader stopped, so this is checked whichever branch won.
+        arm_reset(&client);
     }
     // Both sockets are dropped here: FIN, or RST if armed.
 }
@@ -334,11 +473,20 @@ async fn wait_not_blackhole(mode: &mut watch::Receiver<ProxyMode>) -> bool {
     mode.wait_for(|m| *m != ProxyMode::Blackhole).await.is_ok()
 }
 
+/// Which socket a reader reads, and what it does for [`ProxyMode::CutReplyTo`].
+enum Side<'a> {
+    /// The client: packets are scanned for the statement to cut.
+    FromClient(Scanner),
+    /// The server: once the cut is armed, what it sends is dropped and the cut is done.
+    FromServer(&'a CutState),
+}
+
 /// Reads chunks from `src` and queues them, stamped with their delivery time.
 async fn read_side(
     src: &TcpStream,
     tx: mpsc::Sender<Chunk>,
     mut mode: watch::Receiver<ProxyMode>,
+    mut side: Side<'_>,
 ) -> io::Result<()> {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -361,6 +509,31 @@ async fn read_side(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
         };
+        match &mut side {
+            Side::FromServer(cut) if cut.armed.load(Ordering::SeqCst) => {
+                // The reply to the cut statement (or EOF): thrown away.
+                cut.done.notify_one();
+                return Ok(());
+            }
+            Side::FromClient(scanner) => {
+                let prefix = match *mode.borrow() {
+                    ProxyMode::CutReplyTo(p) => Some(p),
+                    _ => None,
+                };
+                if let Some(end) = scanner.feed(&buf[..n], prefix) {
+                    // Nothing after the statement is forwarded: the client waits for its
+                    // reply, which never comes.
+                    let _ = tx
+                        .send(Chunk::Cut {
+                            at: Instant::now() + latency,
+                            bytes: buf[..end].to_vec(),
+                        })
+                        .await;
+                    return Ok(());
+                }
+            }
+            Side::FromServer(_) => {}
+        }
         let chunk = if n == 0 {
             Chunk::Eof
         } else {
@@ -380,10 +553,17 @@ async fn write_side(
     dst: &TcpStream,
     mut rx: mpsc::Receiver<Chunk>,
     mut mode: watch::Receiver<ProxyMode>,
+    cut: &CutState,
 ) -> io::Result<()> {
     while let Some(chunk) = rx.recv().await {
         let (at, bytes) = match chunk {
             Chunk::Data { at, bytes } => (at, bytes),
+            Chunk::Cut { at, bytes } => {
+                // Armed before the statement's last byte leaves: the server cannot answer
+                // before that, so everything read from it afterwards is the reply.
+                cut.armed.store(true, Ordering::SeqCst);
+                (at, bytes)
+            }
             Chunk::Eof => {
                 // SAFETY: shutdown(2) of the write side of a socket we hold.
                 unsafe { libc::shutdown(dst.as_raw_fd(), libc::SHUT_WR) };
@@ -413,4 +593,86 @@ async fn write_side(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One MySQL packet: header (length, sequence id) and payload.
+    fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len();
+        let mut p = vec![len as u8, (len >> 8) as u8, (len >> 16) as u8, seq];
+        p.extend_from_slice(payload);
+        p
+    }
+
+    fn query(sql: &str) -> Vec<u8> {
+        let mut payload = vec![0x03];
+        payload.extend_from_slice(sql.as_bytes());
+        packet(0, &payload)
+    }
+
+    #[test]
+    fn finds_the_end_of_a_matching_query_among_several() {
+        let mut stream = query("SELECT 1");
+        stream.extend(packet(0, &[0x19, 1, 0, 0, 0])); // COM_STMT_CLOSE
+        let end = stream.len() + query("  commit").len();
+        stream.extend(query("  commit"));
+        stream.extend(query("SELECT 2"));
+        let mut s = Scanner::default();
+        assert_eq!(s.feed(&stream, Some("COMMIT")), Some(end));
+    }
+
+    #[test]
+    fn finds_it_across_reads_of_any_size() {
+        let mut stream = query(&format!("SELECT '{}'", "y".repeat(40_000)));
+        stream.extend(query("COMMIT"));
+        for step in [1, 3, 4, 5, 7, 1000, 16 * 1024] {
+            let mut s = Scanner::default();
+            let mut found = None;
+            for (k, chunk) in stream.chunks(step).enumerate() {
+                if let Some(end) = s.feed(chunk, Some("COMMIT")) {
+                    found = Some(k * step + end);
+                    break;
+                }
+            }
+            assert_eq!(found, Some(stream.len()), "reads of {step} bytes");
+        }
+    }
+
+    #[test]
+    fn ignores_other_statements_and_non_command_packets() {
+        let mut s = Scanner::default();
+        assert_eq!(s.feed(&query("SELECT 'COMMIT'"), Some("COMMIT")), None);
+        assert_eq!(s.feed(&query("COMMIT"), None), None);
+        assert_eq!(s.feed(&query("COMMI"), Some("COMMIT")), None);
+        // A handshake response (sequence id 1) whose bytes happen to look like a query.
+        let mut payload = vec![0x03];
+        payload.extend_from_slice(b"COMMIT");
+        assert_eq!(s.feed(&packet(1, &payload), Some("COMMIT")), None);
+        // Still in step afterwards.
+        assert_eq!(s.feed(&query("commit"), Some("COMMIT")), Some(11));
+    }
+
+    #[test]
+    fn a_query_longer_than_one_packet_ends_with_its_last_packet() {
+        let mut payload = vec![0x03];
+        payload.extend_from_slice(b"COMMIT /*");
+        payload.resize(MAX_PAYLOAD, b' ');
+        let mut stream = packet(0, &payload);
+        // The continuation packet would look like a COMMIT on its own.
+        stream.extend(packet(1, b"*/"));
+        let mut s = Scanner::default();
+        assert_eq!(s.feed(&stream, Some("COMMIT")), Some(stream.len()));
+        // A long SELECT whose continuation looks like a COMMIT is no COMMIT.
+        payload[1..7].copy_from_slice(b"SELECT");
+        let mut stream = packet(0, &payload);
+        let mut tail = vec![0x03];
+        tail.extend_from_slice(b"COMMIT");
+        stream.extend(packet(1, &tail));
+        let mut s = Scanner::default();
+        assert_eq!(s.feed(&stream, Some("COMMIT")), None);
+        assert_eq!(s.feed(&query("COMMIT"), Some("COMMIT")), Some(11));
+    }
 }
