@@ -43,6 +43,8 @@ use crate::strategy::{self, BalanceStrategy, Candidate};
 pub(crate) struct Host {
     pub spec: HostSpec,
     pub stats: Arc<HostStats>,
+    /// What `mysql_async` dials for this host, built once.
+    my_opts: mysql_async::Opts,
     /// A confirming connect (see [`Balancer::confirm_failure`]) is under way.
     checking: AtomicBool,
 }
@@ -84,6 +86,7 @@ impl Balancer {
             .map(|spec| Host {
                 spec: spec.clone(),
                 stats: HostStats::of(&spec.addr),
+                my_opts: opts.mysql_opts(&spec.addr).into(),
                 checking: AtomicBool::new(false),
             })
             .collect();
@@ -109,6 +112,11 @@ impl Balancer {
     /// The address of host `i`.
     pub(crate) fn addr(&self, i: usize) -> &HostAddr {
         &self.hosts[i].spec.addr
+    }
+
+    /// The `mysql_async` options for host `i` (a cheap clone).
+    pub(crate) fn mysql_opts(&self, i: usize) -> mysql_async::Opts {
+        self.hosts[i].my_opts.clone()
     }
 
     /// Whether the checker blames `err` on the host.
@@ -145,16 +153,15 @@ impl Balancer {
         tokio::spawn(async move {
             let addr = this.addr(i).clone();
             let bound = this.opts.connect_timeout;
-            let verdict =
-                match timeout(bound, mysql_async::Conn::new(this.opts.mysql_opts(&addr))).await {
-                    Ok(Ok(conn)) => {
-                        let _ = timeout(this.opts.ping_timeout, conn.disconnect()).await;
-                        None
-                    }
-                    Ok(Err(e)) if this.is_host_failure(&e) => Some(e.to_string()),
-                    Ok(Err(_)) => None, // the host answered (e.g. a refused login): not down
-                    Err(_) => Some(format!("no greeting within {bound:?}")),
-                };
+            let verdict = match timeout(bound, mysql_async::Conn::new(this.mysql_opts(i))).await {
+                Ok(Ok(conn)) => {
+                    let _ = timeout(this.opts.ping_timeout, conn.disconnect()).await;
+                    None
+                }
+                Ok(Err(e)) if this.is_host_failure(&e) => Some(e.to_string()),
+                Ok(Err(_)) => None, // the host answered (e.g. a refused login): not down
+                Err(_) => Some(format!("no greeting within {bound:?}")),
+            };
             if let Some(then) = verdict {
                 tracing::warn!(host = %addr, error = %why, check = %then, "host failed");
                 this.blacklist.add(

@@ -41,6 +41,7 @@ mod loss;
 mod pooled;
 mod queryable;
 pub(crate) mod session;
+mod source;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -53,12 +54,12 @@ use tokio::time::{Instant, timeout};
 
 use self::classify::{Class, Kind};
 use self::loss::{Stmt, Verdict, When};
-use self::session::SessionState;
+pub(crate) use self::session::SessionState;
+pub(crate) use self::source::{Checked, Lease, Source};
 use crate::balancer::{Balancer, HostDown};
 use crate::blacklist::Blacklist;
 use crate::error::Error;
 use crate::opts::{HostAddr, LbOpts};
-use crate::pool::{Lease, PoolCore};
 use crate::stats::{HostStats, InFlight};
 
 type MyResult<T> = mysql_async::Result<T>;
@@ -71,13 +72,13 @@ struct Physical {
     /// Ids of statements prepared through the handle on this connection and not closed.
     open_stmts: Vec<u32>,
     /// Its place in a pool, for a pooled handle.
-    lease: Option<Lease>,
+    lease: Option<Box<dyn Lease>>,
     /// The session may hold state the next user of a pooled connection must not see.
     dirty: bool,
 }
 
 impl Physical {
-    fn new(conn: Conn, applied: SessionState, lease: Option<Lease>) -> Physical {
+    fn new(conn: Conn, applied: SessionState, lease: Option<Box<dyn Lease>>) -> Physical {
         Physical {
             conn,
             last_used: Instant::now(),
@@ -232,8 +233,8 @@ pub struct LoadBalancedConnection {
     pending_rollback: bool,
     closed: bool,
     /// The pool the handle's connections come from and go back to.
-    pool: Option<Arc<PoolCore>>,
-    /// The pool's host-list generation this handle's balancer was taken at.
+    source: Option<Arc<dyn Source>>,
+    /// The source's host-list generation this handle's balancer was taken at.
     generation: u64,
 }
 
@@ -260,17 +261,10 @@ impl LoadBalancedConnection {
         Ok(conn)
     }
 
-    /// A handle whose connections come from `pool` (see [`crate::LoadBalancedPool`]).
-    pub(crate) async fn checkout(pool: Arc<PoolCore>) -> Result<LoadBalancedConnection, Error> {
-        if pool.is_closed() {
-            return Err(Error::Closed);
-        }
-        let mut conn = LoadBalancedConnection::unconnected(pool.balancer(), Some(pool));
-        conn.select().await?;
-        Ok(conn)
-    }
-
-    fn unconnected(balancer: Arc<Balancer>, pool: Option<Arc<PoolCore>>) -> LoadBalancedConnection {
+    fn unconnected(
+        balancer: Arc<Balancer>,
+        source: Option<Arc<dyn Source>>,
+    ) -> LoadBalancedConnection {
         let n = balancer.hosts.len();
         LoadBalancedConnection {
             balancer,
@@ -288,14 +282,14 @@ impl LoadBalancedConnection {
             avoid: None,
             pending_rollback: false,
             closed: false,
-            generation: pool.as_ref().map_or(0, |p| p.generation()),
-            pool,
+            generation: source.as_ref().map_or(0, |p| p.generation()),
+            source,
         }
     }
 
     /// Whether the connections come from a [`crate::LoadBalancedPool`].
     pub fn is_pooled(&self) -> bool {
-        self.pool.is_some()
+        self.source.is_some()
     }
 
     /// The host the next statement goes to, if connected.
@@ -407,7 +401,7 @@ impl LoadBalancedConnection {
     /// Closes every physical connection cleanly.
     /// A pooled handle gives its connection back to the pool instead.
     pub async fn disconnect(mut self) {
-        if self.pool.is_some() {
+        if self.source.is_some() {
             return; // dropped here: back to the pool
         }
         self.closed = true;
@@ -428,10 +422,10 @@ impl LoadBalancedConnection {
         if let Some(e) = self.pending.take() {
             return Err(e);
         }
-        if let Some(pool) = self.pool.clone()
-            && pool.generation() != self.generation
+        if let Some(source) = self.source.clone()
+            && source.generation() != self.generation
         {
-            self.follow_pool(&pool)?;
+            self.follow_source(&source)?;
         }
         if self.flags.poisoned.swap(false, Ordering::AcqRel) {
             // Lost in a streaming path, which has told the caller already.
@@ -564,10 +558,8 @@ impl LoadBalancedConnection {
                 let disconnected = self.conns[ticket.host]
                     .as_ref()
                     .is_none_or(|p| p.conn.is_disconnected());
-                if let Some(pool) = &self.pool
-                    && matches!(&e, mysql_async::Error::Server(se) if se.code == 1290 || se.code == 1836)
-                {
-                    pool.read_only_seen();
+                if let Some(source) = &self.source {
+                    source.statement_failed(&e);
                 }
                 if !judge(
                     &self.balancer,
@@ -634,8 +626,8 @@ impl LoadBalancedConnection {
 
     /// What to do once a host is confirmed down: a pool drops its idle connections there.
     fn host_down(&self) -> Option<HostDown> {
-        let pool = self.pool.clone()?;
-        Some(Arc::new(move |addr: &HostAddr| pool.host_failed(addr)))
+        let source = self.source.clone()?;
+        Some(Arc::new(move |addr: &HostAddr| source.host_down(addr)))
     }
 
     /// The bookkeeping a successful statement causes (done before the call for streaming
@@ -805,8 +797,8 @@ impl LoadBalancedConnection {
             // host where nothing can be lost).
             self.discard(i);
         }
-        if let Some(pool) = self.pool.clone() {
-            return self.select_pooled(&pool, first, avoid).await;
+        if let Some(source) = self.source.clone() {
+            return self.select_pooled(&source, first, avoid).await;
         }
         let wanted = self.wanted.clone();
         let ping_timeout = balancer.opts.ping_timeout;
@@ -815,7 +807,7 @@ impl LoadBalancedConnection {
         let (i, physical) = balancer
             .establish(first, &all, avoid, |i| {
                 let kept = conns[i].take();
-                let opts = balancer.opts.mysql_opts(balancer.addr(i));
+                let opts = balancer.mysql_opts(i);
                 let wanted = wanted.clone();
                 async move {
                     if let Some(mut p) = kept {
@@ -850,7 +842,7 @@ impl LoadBalancedConnection {
         }
         self.current = Some(i);
         self.statements_since_switch = 0;
-        if self.pool.is_some() {
+        if self.source.is_some() {
             // A pooled handle holds one connection; the others go back for other users.
             for j in (0..self.conns.len()).filter(|&j| j != i) {
                 if let Some(p) = self.conns[j].take() {

@@ -1,126 +1,77 @@
 //! The part of [`LoadBalancedConnection`] that only a pooled handle uses: taking connections
-//! from a [`crate::LoadBalancedPool`], giving them back, and following the pool's host list.
+//! from its [`Source`], giving them back, and following the source's host list.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use mysql_async::consts::StatusFlags;
+use futures_core::future::BoxFuture;
+use mysql_async::Conn;
 use tokio::time::Instant;
 
 use super::loss::When;
-use super::{LoadBalancedConnection, MyResult, Physical, found};
+use super::source::Source;
+use super::{LoadBalancedConnection, MyResult, Physical, found, op};
 use crate::error::Error;
-use crate::pool::PoolCore;
-use crate::replication::causal::{self, Position};
 
 impl LoadBalancedConnection {
-    /// Takes a connection from the pool: a host with room, chosen by the strategy (see the
-    /// pool's module docs). Waits for a connection to come back only when every usable host
-    /// is at `pool_max`, and then no longer than `acquire_timeout`.
-    pub(super) async fn select_pooled(
-        &mut self,
-        pool: &Arc<PoolCore>,
-        mut first: Option<usize>,
-        avoid: Option<usize>,
-    ) -> Result<(), Error> {
-        let deadline = Instant::now() + pool.acquire_timeout();
-        let balancer = self.balancer.clone();
-        let n = balancer.hosts.len();
-        loop {
-            if pool.is_closed() {
-                return Err(Error::Closed);
-            }
-            if n == 0 {
-                return Err(Error::NoHostForRole {
-                    role: "pooled",
-                    reason: "the pool has no hosts".into(),
-                });
-            }
-            // Registered before looking, so that a release in between is not missed.
-            let released = pool.released().notified();
-            tokio::pin!(released);
-            released.as_mut().enable();
-            let room: Vec<usize> = (0..n)
-                .filter(|&i| pool.host(balancer.addr(i)).has_room())
-                .collect();
-            if !room.is_empty() {
-                let wanted = self.wanted.clone();
-                let result = balancer
-                    .establish(first.take(), &room, avoid, |i| {
-                        let hp = pool.host(balancer.addr(i));
-                        let opts = balancer.opts.mysql_opts(balancer.addr(i));
-                        let wanted = wanted.clone();
-                        async move {
-                            let Some(c) = hp.checkout(opts).await? else {
-                                return Err(full());
-                            };
-                            let mut p = Physical::new(c.conn, c.applied, Some(c.lease));
-                            wanted.apply(&mut p.conn, &p.applied).await?;
-                            p.applied = wanted;
-                            Ok(p)
-                        }
-                    })
-                    .await;
-                match result {
-                    Ok((i, p)) => {
-                        self.conns[i] = Some(p);
-                        return self.make_current(i).await;
-                    }
-                    // Another checkout took the last room first: wait like everyone else.
-                    Err(Error::Mysql(e)) if is_full(&e) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            if tokio::time::timeout_at(deadline, released).await.is_err() {
-                let hosts = (0..n)
-                    .filter(|&i| !self.balancer.blacklist.contains(balancer.addr(i)))
-                    .count();
-                let busy = (0..n)
-                    .map(|i| {
-                        let hp = pool.host(balancer.addr(i));
-                        hp.open().saturating_sub(hp.idle_count())
-                    })
-                    .sum();
-                return Err(Error::PoolExhausted {
-                    after: pool.acquire_timeout(),
-                    hosts,
-                    busy,
-                });
-            }
+    /// A handle whose connections come from `source` (a [`crate::LoadBalancedPool`]).
+    pub(crate) async fn checkout(source: Arc<dyn Source>) -> Result<LoadBalancedConnection, Error> {
+        if source.is_closed() {
+            return Err(Error::Closed);
         }
+        let mut conn = LoadBalancedConnection::unconnected(source.balancer(), Some(source));
+        conn.select().await?;
+        Ok(conn)
     }
 
-    /// The pool's host list changed: move to it at a safe point, or stay. A removed host's
+    /// Takes a connection from the source (see [`Source::checkout`]).
+    pub(super) async fn select_pooled(
+        &mut self,
+        source: &Arc<dyn Source>,
+        first: Option<usize>,
+        avoid: Option<usize>,
+    ) -> Result<(), Error> {
+        let c = source
+            .checkout(&self.balancer, first, avoid, &self.wanted)
+            .await?;
+        self.conns[c.host] = Some(Physical::new(c.conn, c.applied, Some(c.lease)));
+        self.make_current(c.host).await
+    }
+
+    /// The source's host list changed: move to it at a safe point, or stay. A removed host's
     /// connection is given up when its grace period has ended, even inside a transaction
-    /// (which is then reported lost).
-    pub(super) fn follow_pool(&mut self, pool: &Arc<PoolCore>) -> MyResult<()> {
+    /// (which the lost-connection rule then reports).
+    pub(super) fn follow_source(&mut self, source: &Arc<dyn Source>) -> MyResult<()> {
         if self.may_move() && !self.pending_rollback {
             self.release_all();
-            self.adopt(pool);
+            self.adopt(source);
             return Ok(());
         }
         let Some(i) = self.current else {
-            self.adopt(pool);
+            self.adopt(source);
             return Ok(());
         };
         let host = self.balancer.addr(i).clone();
-        if pool.grace_end(&host).is_none_or(|end| Instant::now() < end) {
+        if source
+            .grace_end(&host)
+            .is_none_or(|end| Instant::now() < end)
+        {
             return Ok(());
         }
         let cause = format!("{host} was removed from the pool and its grace period ended");
         let lost = self.lose_before(i, When::Before, found(&cause));
         self.release_all();
-        self.adopt(pool);
+        self.adopt(source);
         lost
     }
 
-    /// Takes the pool's current balancer (with no connection held).
-    fn adopt(&mut self, pool: &Arc<PoolCore>) {
-        let balancer = pool.balancer();
+    /// Takes the source's current balancer (with no connection held).
+    fn adopt(&mut self, source: &Arc<dyn Source>) {
+        let balancer = source.balancer();
         self.conns = (0..balancer.hosts.len()).map(|_| None).collect();
         self.balancer = balancer;
-        self.generation = pool.generation();
+        self.generation = source.generation();
         self.current = None;
     }
 
@@ -142,61 +93,50 @@ impl LoadBalancedConnection {
             return;
         };
         let unfinished = current
-            && (self.flags.in_op.load(Ordering::Acquire) != super::op::NONE
+            && (self.flags.in_op.load(Ordering::Acquire) != op::NONE
                 || self.flags.poisoned.load(Ordering::Acquire));
         if unfinished {
             return; // dropping the lease frees the room; the connection is closed
         }
         let in_tx = p.conn.last_ok_packet().is_some_and(|ok| {
             ok.status_flags()
-                .contains(StatusFlags::SERVER_STATUS_IN_TRANS)
+                .contains(mysql_async::consts::StatusFlags::SERVER_STATUS_IN_TRANS)
         });
         let dirty = p.dirty
             || in_tx
             || !p.open_stmts.is_empty()
             || (current && (self.pinned.is_some() || self.pending_rollback || self.tx_open));
-        lease
-            .host()
-            .clone()
-            .give_back(p.conn, lease, p.applied, dirty);
+        lease.give_back(p.conn, p.applied, dirty);
     }
 
-    /// After a statement that may have written: with `causal_reads`, remember the write's
-    /// position so that later reads through the pool wait for it.
+    /// After a statement that may have written: the source may want to know (causal reads).
     pub(super) async fn after_write(&mut self, host: usize) {
-        let Some(causal) = self.pool.as_ref().and_then(|p| p.causal()) else {
+        if self.in_transaction() {
+            return; // known at COMMIT
+        }
+        let (Some(source), Some(p)) = (self.source.as_ref(), self.conns[host].as_mut()) else {
             return;
         };
-        if self.in_transaction() {
-            return; // the position is known at COMMIT
-        }
-        let bound = self.balancer.opts.ping_timeout;
-        if let Some(p) = self.conns[host].as_mut() {
-            causal.capture(&mut p.conn, bound).await;
+        if let Some(fut) = source.after_write(&mut p.conn) {
+            fut.await;
         }
     }
-}
 
-impl LoadBalancedConnection {
-    /// Makes the current host (a replica) wait until it has applied `pos`, at most `wait`.
-    /// `false` when it did not get there, or cannot say (then a source should serve).
-    pub(crate) async fn wait_for_position(&mut self, pos: &Position, wait: Duration) -> bool {
-        let bound = wait + self.balancer.opts.ping_timeout;
-        let Some(p) = self.current.and_then(|i| self.conns[i].as_mut()) else {
-            return false;
-        };
-        match tokio::time::timeout(bound, causal::wait_for(&mut p.conn, pos, wait)).await {
-            Ok(Ok(reached)) => reached,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "causal wait failed");
-                false
-            }
+    /// Runs `op` on the current connection, bounded by `bound`; a connection cut off
+    /// mid-way is discarded, never reused. Only for a handle just checked out (it holds no
+    /// session to lose). `None`: no connection, or the bound passed.
+    pub(crate) async fn with_current<T>(
+        &mut self,
+        bound: Duration,
+        op: impl for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, MyResult<T>>,
+    ) -> Option<MyResult<T>> {
+        let i = self.current?;
+        let p = self.conns[i].as_mut()?;
+        match tokio::time::timeout(bound, op(&mut p.conn)).await {
+            Ok(r) => Some(r),
             Err(_) => {
-                // Cut off mid-statement: never reused. A checkout holds no session yet.
-                if let Some(i) = self.current {
-                    self.discard(i);
-                }
-                false
+                self.discard(i);
+                None
             }
         }
     }
@@ -210,25 +150,8 @@ impl LoadBalancedConnection {
 
 impl Drop for LoadBalancedConnection {
     fn drop(&mut self) {
-        if self.pool.is_some() {
+        if self.source.is_some() {
             self.release_all();
         }
     }
-}
-
-/// The marker for "the host had no room after all" inside `establish`.
-fn full() -> mysql_async::Error {
-    Error::PoolExhausted {
-        after: std::time::Duration::ZERO,
-        hosts: 0,
-        busy: 0,
-    }
-    .into_mysql()
-}
-
-fn is_full(e: &mysql_async::Error) -> bool {
-    matches!(
-        Error::from_mysql(e),
-        Some(Error::PoolExhausted { after, .. }) if after.is_zero()
-    )
 }

@@ -164,7 +164,7 @@ impl HostPool {
     /// removed).
     pub(crate) async fn checkout(
         self: &Arc<Self>,
-        opts: mysql_async::OptsBuilder,
+        opts: mysql_async::Opts,
     ) -> mysql_async::Result<Option<Checkout>> {
         if self.is_closed() {
             return Ok(None);

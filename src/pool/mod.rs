@@ -42,6 +42,8 @@
 //! transaction on a removed host when the grace period ends gets
 //! [`Error::TransactionLost`] at its next statement.
 
+mod checkout;
+mod hooks;
 mod host;
 mod snapshot;
 
@@ -53,14 +55,13 @@ use dashmap::DashMap;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-pub(crate) use self::host::{HostPool, Lease, Limits, close_all};
+pub(crate) use self::hooks::Hooks;
+pub(crate) use self::host::{HostPool, Limits, close_all};
 pub use self::snapshot::{HostSnapshot, HostState};
 use crate::balancer::Balancer;
 use crate::conn::LoadBalancedConnection;
 use crate::error::Error;
 use crate::opts::{HostAddr, HostSpec, LbOpts};
-use crate::replication::causal::Causal;
-use crate::replication::{ReadSide, read_checkout};
 
 /// A pool of load-balanced connections. Cheap to clone; clones share the pool.
 ///
@@ -94,19 +95,8 @@ pub(crate) struct PoolCore {
     acquire_timeout: Duration,
     closed: AtomicBool,
     reaper: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// Set once by a replication pool.
-    hooks: OnceLock<Hooks>,
-}
-
-/// What a replication pool adds to each of its two pools.
-#[derive(Debug)]
-struct Hooks {
-    /// Told when a write met a read-only server (1290, 1836): roles may have changed.
-    on_read_only: Option<Arc<Notify>>,
-    /// The writer side with `causal_reads`: where write positions are kept.
-    causal: Option<Arc<Causal>>,
-    /// The reader side: causal waits and falling back to the writer side.
-    read_side: Option<ReadSide>,
+    /// Set once by a replication pool, before any checkout.
+    hooks: OnceLock<Arc<dyn Hooks>>,
 }
 
 impl std::fmt::Debug for PoolCore {
@@ -158,10 +148,10 @@ impl LoadBalancedPool {
         // A checkout served from an idle connection does no I/O: without this, a loop of
         // checkouts never yields and starves the runtime's other tasks.
         tokio::task::consume_budget().await;
-        if let Some(side) = self.core.hooks.get().and_then(|h| h.read_side.as_ref()) {
-            return read_checkout(self.core.clone(), side).await;
+        if let Some(fut) = self.core.hooks.get().and_then(|h| h.get_conn(&self.core)) {
+            return fut.await;
         }
-        LoadBalancedConnection::checkout(self.core.clone()).await
+        self.core.checkout_plain().await
     }
 
     /// The options (of the current host list).
@@ -303,14 +293,6 @@ impl PoolCore {
         self.closed.load(Ordering::Acquire)
     }
 
-    pub(crate) fn acquire_timeout(&self) -> Duration {
-        self.acquire_timeout
-    }
-
-    pub(crate) fn released(&self) -> &Notify {
-        &self.released
-    }
-
     /// The pool of host `addr`, created if the host is new.
     pub(crate) fn host(&self, addr: &HostAddr) -> Arc<HostPool> {
         if let Some(hp) = self.hosts.get(addr) {
@@ -324,42 +306,14 @@ impl PoolCore {
             .clone()
     }
 
-    /// When the grace period of a removed host ends (`None`: not removed).
-    pub(crate) fn grace_end(&self, addr: &HostAddr) -> Option<Instant> {
-        self.removed.get(addr).map(|e| *e)
+    /// A checkout without the hooks' `get_conn` (what hooks themselves call).
+    pub(crate) async fn checkout_plain(self: &Arc<Self>) -> Result<LoadBalancedConnection, Error> {
+        LoadBalancedConnection::checkout(self.clone()).await
     }
 
-    /// A host failed: its idle connections are most likely dead as well.
-    pub(crate) fn host_failed(&self, addr: &HostAddr) {
-        if let Some(hp) = self.hosts.get(addr) {
-            drop(hp.drain());
-        }
-    }
-
-    /// A write met a read-only server.
-    pub(crate) fn read_only_seen(&self) {
-        if let Some(n) = self.hooks.get().and_then(|h| h.on_read_only.as_ref()) {
-            n.notify_one();
-        }
-    }
-
-    /// Where write positions are kept, on the writer side with `causal_reads`.
-    pub(crate) fn causal(&self) -> Option<Arc<Causal>> {
-        self.hooks.get().and_then(|h| h.causal.clone())
-    }
-
-    /// Set by a replication pool, once, before any checkout.
-    pub(crate) fn set_hooks(
-        &self,
-        on_read_only: Option<Arc<Notify>>,
-        causal: Option<Arc<Causal>>,
-        read_side: Option<ReadSide>,
-    ) {
-        let _ = self.hooks.set(Hooks {
-            on_read_only,
-            causal,
-            read_side,
-        });
+    /// Sets the hooks, once, before any checkout.
+    pub(crate) fn set_hooks(&self, hooks: Arc<dyn Hooks>) {
+        let _ = self.hooks.set(hooks);
     }
 
     fn set_hosts(&self, hosts: Vec<HostSpec>) {

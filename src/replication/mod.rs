@@ -15,8 +15,9 @@
 //! no replica can serve them; `allowSourceDownConnections` and `allowReplicaDownConnections`
 //! let [`ReplicationPool::new`] succeed while no source, or no replica, answers.
 
-pub(crate) mod causal;
+mod causal;
 mod conn;
+mod hooks;
 mod monitor;
 
 use std::sync::{Arc, Mutex, Weak};
@@ -27,11 +28,11 @@ use tokio::task::JoinSet;
 
 use self::causal::Causal;
 pub use self::conn::ReplicationConnection;
+use self::hooks::{ReadSide, SideHooks};
 use self::monitor::Known;
-use crate::conn::LoadBalancedConnection;
 use crate::error::Error;
 use crate::opts::{HostAddr, HostSpec, LbOpts, Role};
-use crate::pool::{HostSnapshot, HostState, LoadBalancedPool, PoolCore};
+use crate::pool::{HostSnapshot, HostState, LoadBalancedPool};
 
 /// How long connections to a host that left a role may finish their work.
 const ROLE_CHANGE_GRACE: Duration = Duration::from_secs(10);
@@ -65,14 +66,6 @@ struct Inner {
     monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
-/// What the reader side needs to fall back to the writer side.
-#[derive(Debug)]
-pub(crate) struct ReadSide {
-    writer: Arc<PoolCore>,
-    causal: Option<Arc<Causal>>,
-    read_from_source: bool,
-}
-
 impl ReplicationPool {
     /// Builds both pools and checks every host's role once. Fails when no source (or no
     /// replica) answers, unless `allow_source_down_connections` (or
@@ -84,18 +77,22 @@ impl ReplicationPool {
         let causal = opts
             .causal_reads()
             .then(|| Arc::new(Causal::new(opts.causal_read_timeout())));
-        writer
-            .core()
-            .set_hooks(Some(kick.clone()), causal.clone(), None);
-        reader.core().set_hooks(
-            Some(kick.clone()),
-            None,
-            Some(ReadSide {
+        let bound = opts.ping_timeout();
+        writer.core().set_hooks(Arc::new(SideHooks {
+            kick: kick.clone(),
+            causal: causal.clone(),
+            bound,
+            read_side: None,
+        }));
+        reader.core().set_hooks(Arc::new(SideHooks {
+            kick: kick.clone(),
+            causal,
+            bound,
+            read_side: Some(ReadSide {
                 writer: writer.core().clone(),
-                causal,
                 read_from_source: opts.read_from_source_when_no_replicas(),
             }),
-        );
+        }));
         let inner = Arc::new(Inner {
             known: tokio::sync::Mutex::new(opts.hosts().iter().cloned().map(Known::new).collect()),
             opts,
@@ -318,31 +315,4 @@ impl Drop for Inner {
 
 fn same_addrs(a: &[HostSpec], b: &[HostSpec]) -> bool {
     a.len() == b.len() && a.iter().all(|x| b.iter().any(|y| y.addr == x.addr))
-}
-
-/// A checkout from the reader side: a replica that has the pool's last write (waiting for
-/// it, bounded), else a source when allowed or needed.
-pub(crate) async fn read_checkout(
-    core: Arc<PoolCore>,
-    side: &ReadSide,
-) -> Result<LoadBalancedConnection, Error> {
-    let mut conn = match LoadBalancedConnection::checkout(core).await {
-        Ok(c) => c,
-        Err(Error::NoHostForRole { .. } | Error::AllHostsFailed(_)) if side.read_from_source => {
-            return LoadBalancedConnection::checkout(side.writer.clone()).await;
-        }
-        Err(e) => return Err(e),
-    };
-    let Some(causal) = &side.causal else {
-        return Ok(conn);
-    };
-    let Some(pos) = causal.position() else {
-        return Ok(conn);
-    };
-    if conn.wait_for_position(&pos, causal.wait_bound()).await {
-        return Ok(conn);
-    }
-    tracing::debug!(host = ?conn.current_host(), gtid = %pos.text(), "replica behind the pool's last write; reading from a source");
-    drop(conn);
-    LoadBalancedConnection::checkout(side.writer.clone()).await
 }
