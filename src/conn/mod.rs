@@ -226,7 +226,7 @@ pub struct LoadBalancedConnection {
     /// the server's status flags after each statement, set before a `BEGIN` is sent.
     tx_open: bool,
     /// A loss the previous statement could not report with its own error (see `loss.rs`).
-    pending: Option<mysql_async::Error>,
+    pending: Option<Box<mysql_async::Error>>,
     /// A host whose connection just failed and is being checked: not picked by this handle's
     /// next connect unless nothing else is left.
     avoid: Option<usize>,
@@ -420,7 +420,7 @@ impl LoadBalancedConnection {
             return Err(Error::Closed.into_mysql());
         }
         if let Some(e) = self.pending.take() {
-            return Err(e);
+            return Err(*e);
         }
         if let Some(source) = self.source.clone()
             && source.generation() != self.generation
@@ -602,7 +602,7 @@ impl LoadBalancedConnection {
         self.forget_session();
         let host = self.balancer.addr(i).clone();
         if let Some(what) = decision.next {
-            self.pending = Some(session_lost_later(host.clone(), what, &cause));
+            self.pending = Some(Box::new(session_lost_later(host.clone(), what, &cause)));
         }
         tracing::debug!(%host, error = %cause, ?decision, "connection lost");
         report(decision.now, host, cause)
