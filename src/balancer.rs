@@ -33,11 +33,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::timeout;
 
 use crate::blacklist::{Admission, Blacklist};
-use crate::checker::{self, ExceptionChecker};
+use crate::checker::{ExceptionChecker, StandardChecker};
 use crate::error::{Error, HostFailures};
-use crate::opts::{HostAddr, HostSpec, LbOpts};
+use crate::opts::{HostAddr, HostSpec, LbOpts, StrategyChoice};
 use crate::stats::HostStats;
-use crate::strategy::{self, BalanceStrategy, Candidate};
+use crate::strategy::{BalanceStrategy, Candidate};
 
 /// One configured host and its shared stats.
 pub(crate) struct Host {
@@ -91,8 +91,8 @@ impl Balancer {
             })
             .collect();
         Arc::new(Balancer {
-            strategy: strategy::from_opts(&opts),
-            checker: checker::from_opts(&opts),
+            strategy: strategy_of(&opts),
+            checker: checker_of(&opts),
             hosts,
             blacklist,
             opts,
@@ -328,5 +328,168 @@ impl Balancer {
             self.blacklist.remove(self.addr(i));
         }
         result
+    }
+}
+
+/// The strategy a set of options asks for.
+fn strategy_of(opts: &LbOpts) -> Arc<dyn BalanceStrategy> {
+    match &opts.strategy {
+        StrategyChoice::Named(k) => k.build(&opts.affinity_order),
+        StrategyChoice::Custom(s) => s.clone(),
+    }
+}
+
+/// The checker a set of options asks for: the user's own, or the standard one with extras.
+fn checker_of(opts: &LbOpts) -> Arc<dyn ExceptionChecker> {
+    match &opts.checker {
+        Some(c) => c.clone(),
+        None => Arc::new(StandardChecker::with_extra(
+            opts.failover_sqlstates.clone(),
+            opts.failover_codes.clone(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use mysql_async::{IoError, ServerError};
+    use tokio::time::Instant;
+
+    use super::*;
+
+    /// A balancer over `n` hosts with the sequential strategy and a blacklist of its own.
+    fn balancer(n: u16, extra: &str) -> Arc<Balancer> {
+        let hosts: Vec<String> = (1..=n).map(|p| format!("h{p}:{p}")).collect();
+        let url = format!("mysql://u@{}/?strategy=sequential{extra}", hosts.join(","));
+        Balancer::with_blacklist(url.parse().unwrap(), Arc::new(Blacklist::new()))
+    }
+
+    fn refused() -> mysql_async::Error {
+        mysql_async::Error::Io(IoError::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )))
+    }
+
+    fn denied() -> mysql_async::Error {
+        mysql_async::Error::Server(ServerError {
+            code: 1045,
+            message: "Access denied".into(),
+            state: "28000".into(),
+        })
+    }
+
+    /// Runs `establish` with attempts that fail on the hosts in `down`; returns the result
+    /// and the hosts tried, in order.
+    async fn run(
+        b: &Balancer,
+        first: Option<usize>,
+        avoid: Option<usize>,
+        down: &[usize],
+    ) -> (Result<usize, Error>, Vec<usize>) {
+        let tried = Mutex::new(Vec::new());
+        let all: Vec<usize> = (0..b.hosts.len()).collect();
+        let r = b
+            .establish(first, &all, avoid, |i| {
+                tried.lock().unwrap().push(i);
+                let fail = down.contains(&i);
+                async move { if fail { Err(refused()) } else { Ok(()) } }
+            })
+            .await;
+        (r.map(|(i, ())| i), tried.into_inner().unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_strategys_pick_is_tried_first() {
+        let b = balancer(3, "");
+        let (r, tried) = run(&b, Some(2), None, &[]).await;
+        assert_eq!(r.unwrap(), 2);
+        assert_eq!(tried, [2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_host_is_blacklisted_and_the_next_tried_at_once() {
+        let b = balancer(3, "");
+        let t = Instant::now();
+        let (r, tried) = run(&b, None, None, &[0, 1]).await;
+        assert_eq!(r.unwrap(), 2);
+        assert_eq!(tried, [0, 1, 2]);
+        assert_eq!(t.elapsed(), Duration::ZERO, "no sleep between hosts");
+        assert!(b.blacklist.contains(b.addr(0)) && b.blacklist.contains(b.addr(1)));
+        assert!(!b.blacklist.contains(b.addr(2)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_that_is_not_the_hosts_stops_at_once() {
+        let b = balancer(3, "");
+        let all = [0, 1, 2];
+        let mut calls = 0;
+        let r = b
+            .establish(None, &all, None, |_| {
+                calls += 1;
+                async { Err::<(), _>(denied()) }
+            })
+            .await;
+        assert!(matches!(
+            r,
+            Err(Error::Mysql(mysql_async::Error::Server(_)))
+        ));
+        assert_eq!(calls, 1, "a bad password is the same on every host");
+        assert!(b.blacklist.snapshot().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn all_down_lists_every_host_once_per_round_without_sleeping() {
+        let b = balancer(2, "&retries_all_down=2");
+        let t = Instant::now();
+        let (r, tried) = run(&b, None, None, &[0, 1]).await;
+        let Err(Error::AllHostsFailed(f)) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(tried, [0, 1, 0, 1]);
+        assert_eq!(f.0.len(), 4);
+        assert_eq!(t.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_under_suspicion_is_tried_last() {
+        let b = balancer(3, "");
+        let (r, tried) = run(&b, Some(0), Some(0), &[1, 2]).await;
+        assert_eq!(r.unwrap(), 0);
+        assert_eq!(tried, [1, 2, 0]);
+        let (r, tried) = run(&b, None, Some(1), &[]).await;
+        assert_eq!(r.unwrap(), 0);
+        assert_eq!(tried, [0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn blacklisted_hosts_are_tried_after_the_others_soonest_expiring_first() {
+        let b = balancer(3, "");
+        b.blacklist.add(b.addr(0), Duration::from_secs(20), "x");
+        b.blacklist.add(b.addr(1), Duration::from_secs(10), "x");
+        let (r, tried) = run(&b, None, None, &[2]).await;
+        assert_eq!(r.unwrap(), 1);
+        assert_eq!(tried, [2, 1]);
+        assert!(!b.blacklist.contains(b.addr(1)), "a success takes it off");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_attempt_is_bounded_by_connect_timeout() {
+        let b = balancer(2, "&connect_timeout=250ms");
+        let all = [0, 1];
+        let t = Instant::now();
+        let r = b
+            .establish(None, &all, None, |i| async move {
+                if i == 0 {
+                    std::future::pending::<()>().await;
+                }
+                Ok(())
+            })
+            .await;
+        assert_eq!(r.unwrap().0, 1);
+        assert_eq!(t.elapsed(), Duration::from_millis(250));
+        assert!(b.blacklist.contains(b.addr(0)));
     }
 }

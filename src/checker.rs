@@ -22,7 +22,6 @@
 //! unless listed in `failover_codes`.
 
 use std::io::ErrorKind;
-use std::sync::Arc;
 
 use mysql_async::{DriverError, Error as MyError};
 
@@ -32,8 +31,7 @@ use mysql_async::{DriverError, Error as MyError};
 /// after a failover, wrap the standard checker:
 ///
 /// ```
-/// use std::sync::Arc;
-/// use mysql_lb::{ExceptionChecker, StandardChecker};
+/// /// use mysql_lb::{ExceptionChecker, StandardChecker};
 ///
 /// let standard = StandardChecker::default();
 /// let checker = move |e: &mysql_async::Error| {
@@ -113,17 +111,6 @@ impl ExceptionChecker for StandardChecker {
             },
             MyError::Url(_) => false,
         }
-    }
-}
-
-/// The checker a set of options asks for: the user's own, or the standard one with extras.
-pub(crate) fn from_opts(opts: &crate::LbOpts) -> Arc<dyn ExceptionChecker> {
-    match &opts.checker {
-        Some(c) => c.clone(),
-        None => Arc::new(StandardChecker::with_extra(
-            opts.failover_sqlstates.clone(),
-            opts.failover_codes.clone(),
-        )),
     }
 }
 

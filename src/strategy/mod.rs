@@ -149,14 +149,6 @@ impl StrategyKind {
     }
 }
 
-/// The strategy a set of options asks for.
-pub(crate) fn from_opts(opts: &crate::LbOpts) -> Arc<dyn BalanceStrategy> {
-    match &opts.strategy {
-        crate::opts::StrategyChoice::Named(k) => k.build(&opts.affinity_order),
-        crate::opts::StrategyChoice::Custom(s) => s.clone(),
-    }
-}
-
 /// A uniformly random index below `n` (n > 0).
 fn random_index(n: usize) -> usize {
     use rand::RngExt;
