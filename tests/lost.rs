@@ -748,3 +748,28 @@ async fn a_signalled_connection_sqlstate_is_returned_and_not_a_host_failure() {
         "the connection was dropped"
     );
 }
+
+// ---- a failed streaming statement applies the same rule ----
+
+/// A `query_iter` that meets a lost connection in a pinned session reports the session lost,
+/// and the handle forgets the pin with the connection: a later plain read is retried like any
+/// other, and the handle rebalances again. (Before the rule was written once, the streaming
+/// path left the handle pinned for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_query_iter_in_a_pinned_session_reports_it_and_unpins() {
+    let sb = with_table(2).await;
+    let opts = opts(&sb, "autocommit_threshold=1&idle_ping_after=60s");
+    let mut conn = within(LoadBalancedConnection::connect(opts)).await.unwrap();
+    within(conn.query_drop("SET @v = 1")).await.unwrap();
+    assert!(conn.pinned_by().is_some());
+    kill_current(&sb, &mut conn).await;
+    let r = within(conn.query_iter("SELECT 1")).await.map(drop);
+    expect_lb_err!(r, Error::SessionLost { .. });
+    assert_eq!(conn.pinned_by(), None);
+    // Plain reads work again and go to both hosts (the handle rebalances).
+    let mut seen = HashSet::new();
+    for _ in 0..40 {
+        seen.insert(within(served_by(&mut conn)).await.unwrap());
+    }
+    assert_eq!(seen.len(), 2, "the handle never left one host: {seen:?}");
+}

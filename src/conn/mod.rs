@@ -318,13 +318,19 @@ impl LoadBalancedConnection {
 
     /// Whether a transaction is open on the current connection.
     pub fn in_transaction(&self) -> bool {
-        self.current.is_some() && self.tx_open
+        self.current.is_some() && self.tx_open && !self.lost_in_stream()
+    }
+
+    /// The current connection was lost by a streaming result (reported already; the handle
+    /// lets it go at its next operation).
+    fn lost_in_stream(&self) -> bool {
+        self.flags.poisoned.load(Ordering::Acquire)
     }
 
     /// Why the handle will not move on its own, if it will not: session state that cannot
     /// move to another host.
     pub fn pinned_by(&self) -> Option<&'static str> {
-        self.pinned
+        self.pinned.filter(|_| !self.lost_in_stream())
     }
 
     /// Asks the handle to pick a host again before the next statement (at once if no
