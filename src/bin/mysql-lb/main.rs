@@ -19,6 +19,7 @@ mod recorder;
 mod report;
 mod sandbox;
 mod shell;
+mod soak;
 mod status;
 mod table;
 mod workload;
@@ -52,6 +53,9 @@ enum Command {
     Demo(demo::Args),
     /// Start real MariaDB servers on 127.0.0.1 and take faults (kill, pause, ...) on stdin.
     Sandbox(sandbox::Args),
+    /// Counted writes under random faults on sandbox servers, each answer (Ok, not applied,
+    /// unknown) checked against the rows present; exit 1 on any mismatch.
+    Soak(soak::Args),
 }
 
 /// How a subcommand ended.
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Soak(args) => soak::run(args),
     };
     match outcome {
         Outcome::Ok => ExitCode::SUCCESS,
