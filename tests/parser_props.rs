@@ -363,6 +363,76 @@ proptest! {
     }
 }
 
+/// Every option that takes a number: mysql_async's, ours, and our durations (with and
+/// without a unit, under our names and Connector/J's).
+const NUMERIC_OPTIONS: &[&str] = &[
+    "pool_min",
+    "pool_max",
+    "inactive_connection_ttl",
+    "ttl_check_interval",
+    "conn_ttl",
+    "abs_conn_ttl",
+    "abs_conn_ttl_jitter",
+    "tcp_keepalive",
+    "max_allowed_packet",
+    "wait_timeout",
+    "stmt_cache_size",
+    "compression",
+    "retries_all_down",
+    "retriesAllDown",
+    "autocommit_threshold",
+    "loadBalanceAutoCommitStatementThreshold",
+    "failover_codes",
+    "blacklist_timeout",
+    "loadBalanceBlacklistTimeout",
+    "connect_timeout",
+    "connectTimeout",
+    "socket_timeout",
+    "socketTimeout",
+    "ping_timeout",
+    "loadBalancePingTimeout",
+    "idle_ping_after",
+    "latency_decay",
+    "max_replication_lag",
+    "causal_read_timeout",
+    "acquire_timeout",
+    "health_check_interval",
+];
+
+/// Numbers of every size and sign, with and without units, and number-like junk.
+fn numeric_value() -> impl Strategy<Value = String> {
+    let unit = prop::sample::select(&["", "ms", "s", "m", "min", "h", "x"][..]);
+    prop_oneof![
+        any::<u64>().prop_map(|n| n.to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<u128>().prop_map(|n| n.to_string()),
+        (0u64..2_000_000).prop_map(|n| n.to_string()),
+        (any::<u64>(), unit.clone()).prop_map(|(n, u)| format!("{n}{u}")),
+        (any::<f64>(), unit).prop_map(|(f, u)| format!("{f}{u}")),
+        "[0-9+. eE-]{0,25}",
+        any::<String>(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A numeric option either is refused at parse time or gives options that build a pool:
+    /// constructing a pool dials nothing, so any panic there is a value let through.
+    #[test]
+    fn numeric_options_parse_or_refuse_and_never_panic(
+        params in prop::collection::vec((prop::sample::select(NUMERIC_OPTIONS), numeric_value()), 1..4),
+    ) {
+        let query: Vec<String> = params.iter().map(|(n, v)| format!("{n}={}", enc(v))).collect();
+        let url = format!("mysql://h1,h2:3307/db?{}", query.join("&"));
+        if let Ok(opts) = url.parse::<LbOpts>() {
+            let pool = mysql_lb::LoadBalancedPool::new(opts.clone());
+            prop_assert_eq!(pool.hosts().len(), 2);
+            let _ = opts.mysql_opts(&opts.hosts()[0].addr);
+        }
+    }
+}
+
 /// Pieces of connection strings, good and bad, for [`token_soup_never_panics`].
 const TOKENS: &[&str] = &[
     "h1",

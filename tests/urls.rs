@@ -272,3 +272,121 @@ fn documented_tables_list_every_option() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// Every numeric option, ours and mysql_async's, refuses what would break later: values that
+/// parse must build a pool without a panic (the semaphore, `Instant + ttl`), and values out of
+/// range fail at parse time with the option's name and the range.
+#[test]
+fn numeric_options_out_of_range_never_reach_the_pool() {
+    let too_big = [
+        ("pool_max", "2305843009213693952", "from 1 to 100000"),
+        ("pool_max", "100001", "from 1 to 100000"),
+        ("pool_min", "100001", "from 0 to 100000"),
+        (
+            "inactive_connection_ttl",
+            "18446744073709551615",
+            "from 0 to 31536000",
+        ),
+        (
+            "ttl_check_interval",
+            "18446744073709551615",
+            "from 1 to 31536000",
+        ),
+        ("conn_ttl", "18446744073709551615", "from 0 to 31536000"),
+        ("abs_conn_ttl", "18446744073709551615", "from 0 to 31536000"),
+        (
+            "abs_conn_ttl_jitter",
+            "18446744073709551615",
+            "from 0 to 31536000",
+        ),
+        ("tcp_keepalive", "4294967295", "from 1000 to 32767000"),
+        (
+            "max_allowed_packet",
+            "18446744073709551615",
+            "from 1024 to 1073741824",
+        ),
+        ("wait_timeout", "18446744073709551615", "from 1 to 31536000"),
+        (
+            "stmt_cache_size",
+            "18446744073709551615",
+            "from 0 to 1048576",
+        ),
+        ("retries_all_down", "4294967296", "to 1000"),
+        ("autocommit_threshold", "4294967296", "from 0 to 4294967295"),
+        (
+            "connect_timeout",
+            "18446744073709551615ms",
+            "at most a year",
+        ),
+        ("connectTimeout", "18446744073709551615", "at most a year"),
+    ];
+    for (name, value, range) in too_big {
+        let url = format!("mysql://h1,h2/db?{name}={value}");
+        let err = match url.parse::<LbOpts>() {
+            Ok(opts) => {
+                // What the issue was about: this panicked.
+                let _ = mysql_lb::LoadBalancedPool::new(opts);
+                panic!("{url} parsed");
+            }
+            Err(e) => e,
+        };
+        assert_eq!(
+            err.kind(),
+            &mysql_lb::UrlErrorKind::BadValue,
+            "{url}: {err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(name) && text.contains(range), "{url}: {text}");
+    }
+    // The largest values allowed build a pool.
+    let url = "mysql://h1,h2/db?pool_max=100000&pool_min=100000&inactive_connection_ttl=31536000\
+        &ttl_check_interval=31536000&conn_ttl=31536000&abs_conn_ttl=31536000\
+        &abs_conn_ttl_jitter=31536000&tcp_keepalive=32767000&max_allowed_packet=1073741824\
+        &wait_timeout=31536000&stmt_cache_size=1048576&retries_all_down=1000";
+    let opts: LbOpts = url.parse().unwrap_or_else(|e| panic!("{e}"));
+    let pool = mysql_lb::LoadBalancedPool::new(opts);
+    assert_eq!(pool.hosts().len(), 2);
+}
+
+/// The builder caps durations as the URL parser does (`Instant + timeout` must not overflow).
+#[test]
+fn builder_durations_are_capped_like_urls() {
+    use std::time::Duration;
+    type Set = fn(&mut mysql_lb::LbOptsBuilder, Duration) -> &mut mysql_lb::LbOptsBuilder;
+    let setters: &[(&str, Set)] = &[
+        ("blacklist_timeout", |b, d| b.blacklist_timeout(d)),
+        ("connect_timeout", |b, d| b.connect_timeout(d)),
+        ("socket_timeout", |b, d| b.socket_timeout(d)),
+        ("ping_timeout", |b, d| b.ping_timeout(d)),
+        ("idle_ping_after", |b, d| b.idle_ping_after(d)),
+        ("latency_decay", |b, d| b.latency_decay(d)),
+        ("max_replication_lag", |b, d| b.max_replication_lag(d)),
+        ("causal_read_timeout", |b, d| b.causal_read_timeout(d)),
+        ("acquire_timeout", |b, d| b.acquire_timeout(d)),
+        ("health_check_interval", |b, d| b.health_check_interval(d)),
+    ];
+    for (name, set) in setters {
+        for d in [Duration::MAX, Duration::from_secs(365 * 24 * 3600 + 1)] {
+            let mut b = LbOpts::builder();
+            b.host("h1", 3306);
+            let err = set(&mut b, d).build().expect_err(name);
+            assert_eq!(err.kind(), &mysql_lb::UrlErrorKind::BadValue, "{name}");
+            assert!(
+                err.to_string().contains(name) && err.to_string().contains("at most a year"),
+                "{err}"
+            );
+        }
+        let mut b = LbOpts::builder();
+        b.host("h1", 3306);
+        set(&mut b, Duration::from_secs(365 * 24 * 3600))
+            .build()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    // latency_decay=0 is refused in a URL; the builder agrees.
+    let err = LbOpts::builder()
+        .host("h1", 3306)
+        .latency_decay(Duration::ZERO)
+        .build()
+        .expect_err("latency_decay 0");
+    assert!(err.to_string().contains("latency_decay"), "{err}");
+}

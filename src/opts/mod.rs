@@ -59,7 +59,13 @@
 //! `conn_ttl`, `abs_conn_ttl`, `abs_conn_ttl_jitter`, `tcp_keepalive`, `tcp_nodelay`,
 //! `max_allowed_packet`, `wait_timeout`, `stmt_cache_size`, `reset_connection`,
 //! `client_found_rows`, `compression`, `secure_auth`, `enable_cleartext_plugin`,
-//! `ttl_check_interval`) are passed on to every host with mysql_async's units.
+//! `ttl_check_interval`) are passed on to every host with mysql_async's units. Their numbers
+//! are checked when the options are parsed or built: `pool_max` 1 to 100000 and `pool_min` 0
+//! to `pool_max` (connections per host); `inactive_connection_ttl`, `conn_ttl`,
+//! `abs_conn_ttl`, `abs_conn_ttl_jitter` 0 to 31536000 seconds (a year);
+//! `ttl_check_interval` and `wait_timeout` 1 to 31536000 seconds; `tcp_keepalive` 1000 to
+//! 32767000 ms; `max_allowed_packet` 1024 to 1073741824 bytes; `stmt_cache_size` 0 to
+//! 1048576. Our durations are at most a year.
 //! `prefer_socket` is always off (it would route around the host list), and TLS options are
 //! refused in this build.
 
@@ -608,20 +614,7 @@ impl LbOptsBuilder {
                 "autocommit_regex has no effect without autocommit_threshold > 0",
             ));
         }
-        if opts.connect_timeout.is_zero() {
-            return Err(UrlError::new(
-                UrlErrorKind::BadValue,
-                "connect_timeout=0",
-                "connect_timeout must be more than 0: every connect is bounded",
-            ));
-        }
-        if opts.ping_timeout.is_zero() {
-            return Err(UrlError::new(
-                UrlErrorKind::BadValue,
-                "ping_timeout=0",
-                "ping_timeout must be more than 0: every ping is bounded",
-            ));
-        }
+        check_durations(&opts)?;
         let mut names = std::collections::HashSet::new();
         for (name, value) in &opts.pass_through {
             if !names.insert(name.as_str()) {
@@ -697,4 +690,60 @@ impl LbOptsBuilder {
             })
             .collect()
     }
+}
+
+/// Every duration, however it was set: at most a year (`Instant + timeout` must not
+/// overflow), and more than zero where zero would mean "unbounded" or divide by zero.
+fn check_durations(opts: &LbOpts) -> Result<(), UrlError> {
+    let durations = [
+        ("blacklist_timeout", opts.blacklist_timeout, None),
+        (
+            "connect_timeout",
+            opts.connect_timeout,
+            Some("every connect is bounded"),
+        ),
+        (
+            "socket_timeout",
+            opts.socket_timeout.unwrap_or_default(),
+            None,
+        ),
+        (
+            "ping_timeout",
+            opts.ping_timeout,
+            Some("every ping is bounded"),
+        ),
+        ("idle_ping_after", opts.idle_ping_after, None),
+        (
+            "latency_decay",
+            opts.latency_decay,
+            Some("averages need a time to decay over"),
+        ),
+        (
+            "max_replication_lag",
+            opts.max_replication_lag.unwrap_or_default(),
+            None,
+        ),
+        ("causal_read_timeout", opts.causal_read_timeout, None),
+        ("acquire_timeout", opts.acquire_timeout, None),
+        ("health_check_interval", opts.health_check_interval, None),
+    ];
+    for (name, d, nonzero) in durations {
+        value::capped(d).map_err(|why| {
+            UrlError::new(
+                UrlErrorKind::BadValue,
+                format!("{name}={d:?}"),
+                format!("bad value for {name}: {why}"),
+            )
+        })?;
+        if let Some(why) = nonzero
+            && d.is_zero()
+        {
+            return Err(UrlError::new(
+                UrlErrorKind::BadValue,
+                format!("{name}=0"),
+                format!("{name} must be more than 0: {why}"),
+            ));
+        }
+    }
+    Ok(())
 }
