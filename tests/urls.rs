@@ -390,3 +390,27 @@ fn builder_durations_are_capped_like_urls() {
         .expect_err("latency_decay 0");
     assert!(err.to_string().contains("latency_decay"), "{err}");
 }
+
+/// The builder refuses the database names the URL parser refuses, with the same kind.
+#[test]
+fn builder_checks_the_database_like_urls() {
+    for name in ["d\0b", "d\nb", "shop ", "shop😀", &"d".repeat(65), ""] {
+        let err = LbOpts::builder()
+            .host("h1", 3306)
+            .database(name)
+            .build()
+            .expect_err(name);
+        assert_eq!(
+            err.kind(),
+            &mysql_lb::UrlErrorKind::BadDatabase,
+            "{name:?}: {err}"
+        );
+        assert!(!err.to_string().contains('\0'), "{err:?}");
+    }
+    let opts = LbOpts::builder()
+        .host("h1", 3306)
+        .database("é".repeat(64))
+        .build()
+        .expect("64 characters");
+    assert_eq!(opts.database().map(|d| d.chars().count()), Some(64));
+}

@@ -22,7 +22,9 @@
 //! `address=(host=h)(port=p)(type=replica)`, `(host=h,port=p,type=source)`. In a replication
 //! URL, hosts without `type` make the first host the source and the rest replicas, as in
 //! Connector/J; other URLs refuse `type=source|replica`. `user` and `password` may be given as
-//! query parameters instead.
+//! query parameters instead. The database is one path segment, as the servers take a name: at
+//! most 64 characters, no control character (`%00` would cut it short in the handshake), none
+//! beyond U+FFFF, no space at the end.
 //!
 //! # Options
 //!
@@ -615,6 +617,9 @@ impl LbOptsBuilder {
             ));
         }
         check_durations(&opts)?;
+        if let Some(db) = &opts.database {
+            url::check_database(&db.escape_debug().to_string(), db)?;
+        }
         let mut names = std::collections::HashSet::new();
         for (name, value) in &opts.pass_through {
             if !names.insert(name.as_str()) {

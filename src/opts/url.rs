@@ -125,13 +125,14 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
                 "database name is not valid UTF-8",
             )
         })?;
-        if name.contains('/') || name.chars().count() > 64 {
+        if name.contains('/') {
             return Err(UrlError::new(
                 UrlErrorKind::BadDatabase,
                 db,
                 "a database name is one path segment of at most 64 characters",
             ));
         }
+        check_database(db, &name)?;
         b.database(name);
     }
 
@@ -139,6 +140,36 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
         apply_query(&mut b, q, user_from_authority, password_from_authority)?;
     }
     b.build()
+}
+
+/// What MariaDB and MySQL take as a database name, and what survives the handshake: at most
+/// 64 characters, none of them a control character (a NUL would end the name early in the
+/// handshake), none outside the Basic Multilingual Plane, no space at the end. `part` is what
+/// the error quotes: the name as written in the URL, or escaped (builder).
+pub(super) fn check_database(part: &str, name: &str) -> Result<(), UrlError> {
+    let bad = |why: String| Err(UrlError::new(UrlErrorKind::BadDatabase, part, why));
+    if name.is_empty() {
+        return bad("the database name is empty".to_owned());
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return bad(format!(
+            "a database name must not hold a control character (here U+{:04X})",
+            c as u32
+        ));
+    }
+    if name.chars().count() > 64 {
+        return bad("a database name is one path segment of at most 64 characters".to_owned());
+    }
+    if let Some(c) = name.chars().find(|&c| c > '\u{FFFF}') {
+        return bad(format!(
+            "a database name may hold characters up to U+FFFF only (here U+{:X})",
+            c as u32
+        ));
+    }
+    if name.ends_with(' ') {
+        return bad("a database name must not end with a space".to_owned());
+    }
+    Ok(())
 }
 
 fn bad_userinfo() -> UrlError {
