@@ -414,3 +414,57 @@ fn builder_checks_the_database_like_urls() {
         .expect("64 characters");
     assert_eq!(opts.database().map(|d| d.chars().count()), Some(64));
 }
+
+/// The builder refuses the hosts and ports the URL parser refuses, with the same kind and the
+/// same explanation.
+#[test]
+fn builder_checks_hosts_like_urls() {
+    let long = "a".repeat(64);
+    let long_url = format!("mysql://{long}:3306/db");
+    // (host, port, the URL that says the same, whether the explanation is the same too)
+    let cases: &[(&str, u16, &str, bool)] = &[
+        ("", 0, "mysql://:0/db", true),
+        ("", 3306, "mysql://:3306/db", true),
+        ("bad host/with?junk", 3306, "mysql://bad host:3306/db", true),
+        ("h1", 0, "mysql://h1:0/db", true),
+        ("h_1!", 3306, "mysql://h_1!:3306/db", true),
+        ("999.1.1.1", 3306, "mysql://999.1.1.1:3306/db", true),
+        ("::g", 3306, "mysql://(host=::g)/db", true),
+        ("[::1", 3306, "mysql://[::1:3306/db", false),
+        (&long, 3306, &long_url, true),
+    ];
+    for (host, port, url, same_message) in cases {
+        let from_url = url.parse::<LbOpts>().expect_err(url);
+        let from_builder = LbOpts::builder()
+            .host(*host, *port)
+            .build()
+            .expect_err(host);
+        assert_eq!(
+            from_builder.kind(),
+            from_url.kind(),
+            "{host:?}:{port} vs {url}"
+        );
+        if *same_message {
+            assert_eq!(
+                from_builder.message(),
+                from_url.message(),
+                "{host:?}:{port} vs {url}"
+            );
+        }
+        let with_role = LbOpts::builder()
+            .mode(mysql_lb::Mode::Replication)
+            .host_with_role(*host, *port, mysql_lb::Role::Source)
+            .build()
+            .expect_err(host);
+        assert_eq!(with_role.kind(), from_url.kind(), "{host:?}:{port}");
+    }
+    // Good hosts still build, IPv6 with or without brackets.
+    let opts = LbOpts::builder()
+        .host("db1.example.com", 3306)
+        .host("::1", 3307)
+        .host("[fe80::2]", 3308)
+        .host("10.0.0.1", 1)
+        .build()
+        .expect("good hosts");
+    assert_eq!(opts.hosts().len(), 4);
+}

@@ -452,6 +452,8 @@ pub struct LbOptsBuilder {
     mode_set: bool,
     strategy_set: bool,
     pub(crate) affinity_order_raw: Vec<String>,
+    /// The first bad host given to `host`/`host_with_role`, reported by `build`.
+    host_error: Option<UrlError>,
 }
 
 macro_rules! setters {
@@ -468,15 +470,27 @@ macro_rules! setters {
 }
 
 impl LbOptsBuilder {
-    /// Adds a host with no particular role.
+    /// Adds a host with no particular role: a host name, an IPv4 address, or an IPv6 address
+    /// with or without brackets. A bad host or port is reported by [`build`](Self::build),
+    /// as the URL parser reports it.
     pub fn host(&mut self, host: impl Into<String>, port: u16) -> &mut Self {
-        self.opts.hosts.push(HostSpec::new(host, port, Role::Any));
-        self
+        self.host_with_role(host, port, Role::Any)
     }
 
-    /// Adds a host with a role (for replication).
+    /// Adds a host with a role (for replication). Checked as [`host`](Self::host) is.
     pub fn host_with_role(&mut self, host: impl Into<String>, port: u16, role: Role) -> &mut Self {
-        self.opts.hosts.push(HostSpec::new(host, port, role));
+        let host: String = host.into();
+        let item = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        match url::check_host(&item, &host).and_then(|()| url::check_port(&item, port)) {
+            Ok(_) => self.opts.hosts.push(HostSpec::new(host, port, role)),
+            Err(e) => {
+                self.host_error.get_or_insert(e);
+            }
+        }
         self
     }
 
@@ -575,6 +589,9 @@ impl LbOptsBuilder {
 
     /// Checks everything and returns the options.
     pub fn build(&mut self) -> Result<LbOpts, UrlError> {
+        if let Some(e) = &self.host_error {
+            return Err(e.clone());
+        }
         let mut opts = self.opts.clone();
         if opts.hosts.is_empty() {
             return Err(UrlError::new(

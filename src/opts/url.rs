@@ -358,7 +358,7 @@ pub(super) fn parse_host(item: &str) -> Result<HostSpec, UrlError> {
         }
     };
     if !item.starts_with('[') {
-        check_hostname(item, host)?;
+        check_host(item, host)?;
     }
     let port = match port {
         Some(p) => parse_port(item, p)?,
@@ -411,16 +411,18 @@ fn host_from_pairs(item: &str, pairs: Vec<&str>) -> Result<HostSpec, UrlError> {
     }
     let host =
         host.ok_or_else(|| UrlError::new(UrlErrorKind::BadHost, item, "host=… is missing"))?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if host.contains(':') {
-        check_ipv6(item, host)?;
-    } else {
-        check_hostname(item, host)?;
-    }
+    check_host(item, host)?;
     Ok(HostSpec::new(host, port, role))
+}
+
+/// Checks a host name or IP literal, IPv6 with or without brackets: the one rule for hosts,
+/// used by the URL parser and by [`LbOptsBuilder::build`]. `item` is what errors quote.
+pub(super) fn check_host(item: &str, host: &str) -> Result<(), UrlError> {
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => check_ipv6(item, v6),
+        None if host.contains(':') => check_ipv6(item, host),
+        None => check_hostname(item, host),
+    }
 }
 
 fn check_ipv6(item: &str, addr: &str) -> Result<(), UrlError> {
@@ -463,13 +465,25 @@ fn check_hostname(item: &str, host: &str) -> Result<(), UrlError> {
 
 fn parse_port(item: &str, port: &str) -> Result<u16, UrlError> {
     match port.parse::<u16>() {
-        Ok(p) if p > 0 && port.chars().all(|c| c.is_ascii_digit()) => Ok(p),
-        _ => Err(UrlError::new(
-            UrlErrorKind::BadPort,
-            item,
-            format!("port `{port}` must be a number from 1 to 65535"),
-        )),
+        Ok(p) if port.chars().all(|c| c.is_ascii_digit()) => check_port(item, p),
+        _ => Err(bad_port(item, port)),
     }
+}
+
+/// The one rule for ports (URL parser and builder): 0 is not one.
+pub(super) fn check_port(item: &str, port: u16) -> Result<u16, UrlError> {
+    if port == 0 {
+        return Err(bad_port(item, "0"));
+    }
+    Ok(port)
+}
+
+fn bad_port(item: &str, port: &str) -> UrlError {
+    UrlError::new(
+        UrlErrorKind::BadPort,
+        item,
+        format!("port `{port}` must be a number from 1 to 65535"),
+    )
 }
 
 fn decode(s: &str) -> Result<String, std::str::Utf8Error> {
