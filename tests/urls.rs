@@ -272,3 +272,226 @@ fn documented_tables_list_every_option() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// Every numeric option, ours and mysql_async's, refuses what would break later: values that
+/// parse must build a pool without a panic (the semaphore, `Instant + ttl`), and values out of
+/// range fail at parse time with the option's name and the range.
+#[test]
+fn numeric_options_out_of_range_never_reach_the_pool() {
+    let too_big = [
+        ("pool_max", "2305843009213693952", "from 1 to 100000"),
+        ("pool_max", "100001", "from 1 to 100000"),
+        ("pool_min", "100001", "from 0 to 100000"),
+        (
+            "inactive_connection_ttl",
+            "18446744073709551615",
+            "from 0 to 31536000",
+        ),
+        (
+            "ttl_check_interval",
+            "18446744073709551615",
+            "from 1 to 31536000",
+        ),
+        ("conn_ttl", "18446744073709551615", "from 0 to 31536000"),
+        ("abs_conn_ttl", "18446744073709551615", "from 0 to 31536000"),
+        (
+            "abs_conn_ttl_jitter",
+            "18446744073709551615",
+            "from 0 to 31536000",
+        ),
+        ("tcp_keepalive", "4294967295", "from 1000 to 32767000"),
+        (
+            "max_allowed_packet",
+            "18446744073709551615",
+            "from 1024 to 1073741824",
+        ),
+        ("wait_timeout", "18446744073709551615", "from 1 to 31536000"),
+        (
+            "stmt_cache_size",
+            "18446744073709551615",
+            "from 0 to 1048576",
+        ),
+        ("retries_all_down", "4294967296", "from 1 to 1000"),
+        ("autocommit_threshold", "4294967296", "from 0 to 4294967295"),
+        (
+            "connect_timeout",
+            "18446744073709551615ms",
+            "at most a year",
+        ),
+        ("connectTimeout", "18446744073709551615", "at most a year"),
+    ];
+    for (name, value, range) in too_big {
+        let url = format!("mysql://h1,h2/db?{name}={value}");
+        let err = match url.parse::<LbOpts>() {
+            Ok(opts) => {
+                // What the issue was about: this panicked.
+                let _ = mysql_lb::LoadBalancedPool::new(opts);
+                panic!("{url} parsed");
+            }
+            Err(e) => e,
+        };
+        assert_eq!(
+            err.kind(),
+            &mysql_lb::UrlErrorKind::BadValue,
+            "{url}: {err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(name) && text.contains(range), "{url}: {text}");
+    }
+    // The largest values allowed build a pool.
+    let url = "mysql://h1,h2/db?pool_max=100000&pool_min=100000&inactive_connection_ttl=31536000\
+        &ttl_check_interval=31536000&conn_ttl=31536000&abs_conn_ttl=31536000\
+        &abs_conn_ttl_jitter=31536000&tcp_keepalive=32767000&max_allowed_packet=1073741824\
+        &wait_timeout=31536000&stmt_cache_size=1048576&retries_all_down=1000";
+    let opts: LbOpts = url.parse().unwrap_or_else(|e| panic!("{e}"));
+    let pool = mysql_lb::LoadBalancedPool::new(opts);
+    assert_eq!(pool.hosts().len(), 2);
+}
+
+/// The builder caps durations as the URL parser does (`Instant + timeout` must not overflow).
+#[test]
+fn builder_durations_are_capped_like_urls() {
+    use std::time::Duration;
+    type Set = fn(&mut mysql_lb::LbOptsBuilder, Duration) -> &mut mysql_lb::LbOptsBuilder;
+    let setters: &[(&str, Set)] = &[
+        ("blacklist_timeout", |b, d| b.blacklist_timeout(d)),
+        ("connect_timeout", |b, d| b.connect_timeout(d)),
+        ("socket_timeout", |b, d| b.socket_timeout(d)),
+        ("ping_timeout", |b, d| b.ping_timeout(d)),
+        ("idle_ping_after", |b, d| b.idle_ping_after(d)),
+        ("latency_decay", |b, d| b.latency_decay(d)),
+        ("max_replication_lag", |b, d| b.max_replication_lag(d)),
+        ("causal_read_timeout", |b, d| b.causal_read_timeout(d)),
+        ("acquire_timeout", |b, d| b.acquire_timeout(d)),
+        ("health_check_interval", |b, d| b.health_check_interval(d)),
+    ];
+    for (name, set) in setters {
+        for d in [Duration::MAX, Duration::from_secs(365 * 24 * 3600 + 1)] {
+            let mut b = LbOpts::builder();
+            b.host("h1", 3306);
+            let err = set(&mut b, d).build().expect_err(name);
+            assert_eq!(err.kind(), &mysql_lb::UrlErrorKind::BadValue, "{name}");
+            assert!(
+                err.to_string().contains(name) && err.to_string().contains("at most a year"),
+                "{err}"
+            );
+        }
+        let mut b = LbOpts::builder();
+        b.host("h1", 3306);
+        set(&mut b, Duration::from_secs(365 * 24 * 3600))
+            .build()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    // latency_decay=0 is refused in a URL; the builder agrees.
+    let err = LbOpts::builder()
+        .host("h1", 3306)
+        .latency_decay(Duration::ZERO)
+        .build()
+        .expect_err("latency_decay 0");
+    assert!(err.to_string().contains("latency_decay"), "{err}");
+}
+
+/// The builder refuses the database names the URL parser refuses, with the same kind.
+#[test]
+fn builder_checks_the_database_like_urls() {
+    for name in ["d\0b", "d\nb", "shop ", "shop😀", &"d".repeat(65), ""] {
+        let err = LbOpts::builder()
+            .host("h1", 3306)
+            .database(name)
+            .build()
+            .expect_err(name);
+        assert_eq!(
+            err.kind(),
+            &mysql_lb::UrlErrorKind::BadDatabase,
+            "{name:?}: {err}"
+        );
+        assert!(!err.to_string().contains('\0'), "{err:?}");
+    }
+    let opts = LbOpts::builder()
+        .host("h1", 3306)
+        .database("é".repeat(64))
+        .build()
+        .expect("64 characters");
+    assert_eq!(opts.database().map(|d| d.chars().count()), Some(64));
+}
+
+/// The builder refuses the hosts and ports the URL parser refuses, with the same kind and the
+/// same explanation.
+#[test]
+fn builder_checks_hosts_like_urls() {
+    let long = "a".repeat(64);
+    let long_url = format!("mysql://{long}:3306/db");
+    // (host, port, the URL that says the same, whether the explanation is the same too)
+    let cases: &[(&str, u16, &str, bool)] = &[
+        ("", 0, "mysql://:0/db", true),
+        ("", 3306, "mysql://:3306/db", true),
+        ("bad host/with?junk", 3306, "mysql://bad host:3306/db", true),
+        ("h1", 0, "mysql://h1:0/db", true),
+        ("h_1!", 3306, "mysql://h_1!:3306/db", true),
+        ("999.1.1.1", 3306, "mysql://999.1.1.1:3306/db", true),
+        ("::g", 3306, "mysql://(host=::g)/db", true),
+        ("[::1", 3306, "mysql://[::1:3306/db", false),
+        (&long, 3306, &long_url, true),
+    ];
+    for (host, port, url, same_message) in cases {
+        let from_url = url.parse::<LbOpts>().expect_err(url);
+        let from_builder = LbOpts::builder()
+            .host(*host, *port)
+            .build()
+            .expect_err(host);
+        assert_eq!(
+            from_builder.kind(),
+            from_url.kind(),
+            "{host:?}:{port} vs {url}"
+        );
+        if *same_message {
+            assert_eq!(
+                from_builder.message(),
+                from_url.message(),
+                "{host:?}:{port} vs {url}"
+            );
+        }
+        let with_role = LbOpts::builder()
+            .mode(mysql_lb::Mode::Replication)
+            .host_with_role(*host, *port, mysql_lb::Role::Source)
+            .build()
+            .expect_err(host);
+        assert_eq!(with_role.kind(), from_url.kind(), "{host:?}:{port}");
+    }
+    // Good hosts still build, IPv6 with or without brackets.
+    let opts = LbOpts::builder()
+        .host("db1.example.com", 3306)
+        .host("::1", 3307)
+        .host("[fe80::2]", 3308)
+        .host("10.0.0.1", 1)
+        .build()
+        .expect("good hosts");
+    assert_eq!(opts.hosts().len(), 4);
+}
+
+/// `retries_all_down` takes 1 to 1000 from the builder as from a URL; 0 is not made 1.
+#[test]
+fn builder_checks_retries_all_down_like_urls() {
+    for n in [0, 1001, u32::MAX] {
+        let err = LbOpts::builder()
+            .host("h1", 3306)
+            .retries_all_down(n)
+            .build()
+            .expect_err("out of range");
+        assert_eq!(err.kind(), &mysql_lb::UrlErrorKind::BadValue);
+        assert!(err.to_string().contains("retries_all_down"), "{err}");
+        assert!(err.to_string().contains("from 1 to 1000"), "{err}");
+    }
+    let err = LbOpts::builder()
+        .host("h1", 3306)
+        .retries_all_down(0)
+        .build()
+        .expect_err("0");
+    assert!(err.to_string().contains("must be at least 1"), "{err}");
+    let opts = LbOpts::builder()
+        .host("h1", 3306)
+        .retries_all_down(1000)
+        .build()
+        .expect("1000");
+    assert_eq!(opts.retries_all_down(), 1000);
+}

@@ -22,7 +22,9 @@
 //! `address=(host=h)(port=p)(type=replica)`, `(host=h,port=p,type=source)`. In a replication
 //! URL, hosts without `type` make the first host the source and the rest replicas, as in
 //! Connector/J; other URLs refuse `type=source|replica`. `user` and `password` may be given as
-//! query parameters instead.
+//! query parameters instead. The database is one path segment, as the servers take a name: at
+//! most 64 characters, no control character (`%00` would cut it short in the handshake), none
+//! beyond U+FFFF, no space at the end.
 //!
 //! # Options
 //!
@@ -39,7 +41,7 @@
 //! | `ping_timeout` | `loadBalancePingTimeout` | `1s` | bound on a validation ping |
 //! | `idle_ping_after` | | `1s` | a connection idle longer than this is pinged before reuse |
 //! | `validate_on_swap` | `loadBalanceValidateConnectionOnSwapServer` | `false` | ping a connection before moving to it |
-//! | `retries_all_down` | `retriesAllDown` | `1` | rounds over all hosts when all fail, with no sleep in between |
+//! | `retries_all_down` | `retriesAllDown` | `1` | rounds over all hosts when all fail, with no sleep in between: 1 to 1000 |
 //! | `autocommit_threshold` | `loadBalanceAutoCommitStatementThreshold` | `0` (never) | in autocommit, rebalance after this many statements |
 //! | `autocommit_regex` | `loadBalanceAutoCommitStatementRegex` | none | only statements matching it count toward the threshold |
 //! | `failover_sqlstates` | `loadBalanceSQLStateFailover` | none | more SQLSTATE prefixes that mean "host is bad" (class `08` always does) |
@@ -59,7 +61,13 @@
 //! `conn_ttl`, `abs_conn_ttl`, `abs_conn_ttl_jitter`, `tcp_keepalive`, `tcp_nodelay`,
 //! `max_allowed_packet`, `wait_timeout`, `stmt_cache_size`, `reset_connection`,
 //! `client_found_rows`, `compression`, `secure_auth`, `enable_cleartext_plugin`,
-//! `ttl_check_interval`) are passed on to every host with mysql_async's units.
+//! `ttl_check_interval`) are passed on to every host with mysql_async's units. Their numbers
+//! are checked when the options are parsed or built: `pool_max` 1 to 100000 and `pool_min` 0
+//! to `pool_max` (connections per host); `inactive_connection_ttl`, `conn_ttl`,
+//! `abs_conn_ttl`, `abs_conn_ttl_jitter` 0 to 31536000 seconds (a year);
+//! `ttl_check_interval` and `wait_timeout` 1 to 31536000 seconds; `tcp_keepalive` 1000 to
+//! 32767000 ms; `max_allowed_packet` 1024 to 1073741824 bytes; `stmt_cache_size` 0 to
+//! 1048576. Our durations are at most a year.
 //! `prefer_socket` is always off (it would route around the host list), and TLS options are
 //! refused in this build.
 
@@ -444,6 +452,8 @@ pub struct LbOptsBuilder {
     mode_set: bool,
     strategy_set: bool,
     pub(crate) affinity_order_raw: Vec<String>,
+    /// The first bad host given to `host`/`host_with_role`, reported by `build`.
+    host_error: Option<UrlError>,
 }
 
 macro_rules! setters {
@@ -460,15 +470,27 @@ macro_rules! setters {
 }
 
 impl LbOptsBuilder {
-    /// Adds a host with no particular role.
+    /// Adds a host with no particular role: a host name, an IPv4 address, or an IPv6 address
+    /// with or without brackets. A bad host or port is reported by [`build`](Self::build),
+    /// as the URL parser reports it.
     pub fn host(&mut self, host: impl Into<String>, port: u16) -> &mut Self {
-        self.opts.hosts.push(HostSpec::new(host, port, Role::Any));
-        self
+        self.host_with_role(host, port, Role::Any)
     }
 
-    /// Adds a host with a role (for replication).
+    /// Adds a host with a role (for replication). Checked as [`host`](Self::host) is.
     pub fn host_with_role(&mut self, host: impl Into<String>, port: u16, role: Role) -> &mut Self {
-        self.opts.hosts.push(HostSpec::new(host, port, role));
+        let host: String = host.into();
+        let item = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        match url::check_host(&item, &host).and_then(|()| url::check_port(&item, port)) {
+            Ok(_) => self.opts.hosts.push(HostSpec::new(host, port, role)),
+            Err(e) => {
+                self.host_error.get_or_insert(e);
+            }
+        }
         self
     }
 
@@ -533,8 +555,8 @@ impl LbOptsBuilder {
         idle_ping_after: Duration => |o, v| o.idle_ping_after = v;
         /// Ping a connection before moving to it.
         validate_on_swap: bool => |o, v| o.validate_on_swap = v;
-        /// Rounds over all hosts when all fail (at least 1).
-        retries_all_down: u32 => |o, v| o.retries_all_down = v.max(1);
+        /// Rounds over all hosts when all fail: 1 to 1000 (`build` refuses others).
+        retries_all_down: u32 => |o, v| o.retries_all_down = v;
         /// Rebalance after this many autocommit statements (0: never).
         autocommit_threshold: u32 => |o, v| o.autocommit_threshold = v;
         /// Only statements matching this count toward the threshold.
@@ -567,6 +589,9 @@ impl LbOptsBuilder {
 
     /// Checks everything and returns the options.
     pub fn build(&mut self) -> Result<LbOpts, UrlError> {
+        if let Some(e) = &self.host_error {
+            return Err(e.clone());
+        }
         let mut opts = self.opts.clone();
         if opts.hosts.is_empty() {
             return Err(UrlError::new(
@@ -608,19 +633,16 @@ impl LbOptsBuilder {
                 "autocommit_regex has no effect without autocommit_threshold > 0",
             ));
         }
-        if opts.connect_timeout.is_zero() {
-            return Err(UrlError::new(
+        check_durations(&opts)?;
+        value::in_range(opts.retries_all_down.into(), 1, table::RETRIES_MAX).map_err(|why| {
+            UrlError::new(
                 UrlErrorKind::BadValue,
-                "connect_timeout=0",
-                "connect_timeout must be more than 0: every connect is bounded",
-            ));
-        }
-        if opts.ping_timeout.is_zero() {
-            return Err(UrlError::new(
-                UrlErrorKind::BadValue,
-                "ping_timeout=0",
-                "ping_timeout must be more than 0: every ping is bounded",
-            ));
+                format!("retries_all_down={}", opts.retries_all_down),
+                format!("bad value for retries_all_down: {why}"),
+            )
+        })?;
+        if let Some(db) = &opts.database {
+            url::check_database(&db.escape_debug().to_string(), db)?;
         }
         let mut names = std::collections::HashSet::new();
         for (name, value) in &opts.pass_through {
@@ -697,4 +719,60 @@ impl LbOptsBuilder {
             })
             .collect()
     }
+}
+
+/// Every duration, however it was set: at most a year (`Instant + timeout` must not
+/// overflow), and more than zero where zero would mean "unbounded" or divide by zero.
+fn check_durations(opts: &LbOpts) -> Result<(), UrlError> {
+    let durations = [
+        ("blacklist_timeout", opts.blacklist_timeout, None),
+        (
+            "connect_timeout",
+            opts.connect_timeout,
+            Some("every connect is bounded"),
+        ),
+        (
+            "socket_timeout",
+            opts.socket_timeout.unwrap_or_default(),
+            None,
+        ),
+        (
+            "ping_timeout",
+            opts.ping_timeout,
+            Some("every ping is bounded"),
+        ),
+        ("idle_ping_after", opts.idle_ping_after, None),
+        (
+            "latency_decay",
+            opts.latency_decay,
+            Some("averages need a time to decay over"),
+        ),
+        (
+            "max_replication_lag",
+            opts.max_replication_lag.unwrap_or_default(),
+            None,
+        ),
+        ("causal_read_timeout", opts.causal_read_timeout, None),
+        ("acquire_timeout", opts.acquire_timeout, None),
+        ("health_check_interval", opts.health_check_interval, None),
+    ];
+    for (name, d, nonzero) in durations {
+        value::capped(d).map_err(|why| {
+            UrlError::new(
+                UrlErrorKind::BadValue,
+                format!("{name}={d:?}"),
+                format!("bad value for {name}: {why}"),
+            )
+        })?;
+        if let Some(why) = nonzero
+            && d.is_zero()
+        {
+            return Err(UrlError::new(
+                UrlErrorKind::BadValue,
+                format!("{name}=0"),
+                format!("{name} must be more than 0: {why}"),
+            ));
+        }
+    }
+    Ok(())
 }

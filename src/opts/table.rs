@@ -122,7 +122,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         aliases: &["retriesAllDown"],
         default: "1",
         apply: |b, v, _| {
-            b.retries_all_down(value::count(v, 1000)? as u32);
+            b.retries_all_down(value::count(v, 1, RETRIES_MAX)? as u32);
             Ok(())
         },
     },
@@ -131,7 +131,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         aliases: &["loadBalanceAutoCommitStatementThreshold"],
         default: "0 (never)",
         apply: |b, v, _| {
-            b.autocommit_threshold(value::count(v, u32::MAX as u64)? as u32);
+            b.autocommit_threshold(value::count(v, 0, u32::MAX as u64)? as u32);
             Ok(())
         },
     },
@@ -294,6 +294,76 @@ pub(crate) static PASS_THROUGH: &[&str] = &[
     "compression",
 ];
 
+/// The most rounds `retries_all_down` takes.
+pub(crate) const RETRIES_MAX: u64 = 1000;
+
+/// The most connections per host `pool_max` (and `pool_min`) takes: far above what a server
+/// serves (MariaDB's `max_connections` tops out at 100000), far below what would make the
+/// pool's semaphore panic.
+pub(crate) const POOL_MAX: u64 = 100_000;
+
+/// A year in seconds: the longest duration an option takes, in mysql_async's seconds too.
+const YEAR: u64 = 365 * 24 * 3600;
+
+/// The numeric `mysql_async` parameters: the range this crate takes, and what the number
+/// means. mysql_async itself takes any `u64` (or `usize`, `u32`) and then panics
+/// (`Instant + ttl`, a semaphore of `pool_max` permits), clamps in silence
+/// (`max_allowed_packet`, `wait_timeout`), or replaces the value (`ttl_check_interval` < 1),
+/// or the OS refuses it at every connect (`tcp_keepalive`).
+pub(crate) static PASS_THROUGH_RANGES: &[(&str, u64, u64, &str)] = &[
+    (
+        "pool_min",
+        0,
+        POOL_MAX,
+        "idle connections kept per host, at most pool_max",
+    ),
+    (
+        "pool_max",
+        1,
+        POOL_MAX,
+        "connections per host; 100000 is this crate's bound",
+    ),
+    (
+        "inactive_connection_ttl",
+        0,
+        YEAR,
+        "seconds, at most a year",
+    ),
+    (
+        "ttl_check_interval",
+        1,
+        YEAR,
+        "seconds, at most a year; mysql_async would use 30 for less than 1",
+    ),
+    ("conn_ttl", 0, YEAR, "seconds, at most a year"),
+    ("abs_conn_ttl", 0, YEAR, "seconds, at most a year"),
+    ("abs_conn_ttl_jitter", 0, YEAR, "seconds, at most a year"),
+    (
+        "tcp_keepalive",
+        1000,
+        32_767_000,
+        "milliseconds; Linux takes 1 s to 32767 s of idle time before the first probe",
+    ),
+    (
+        "max_allowed_packet",
+        1024,
+        1_073_741_824,
+        "bytes, as the server takes it; mysql_async would clamp other values in silence",
+    ),
+    (
+        "wait_timeout",
+        1,
+        YEAR,
+        "seconds, the server's range; mysql_async would clamp other values in silence",
+    ),
+    (
+        "stmt_cache_size",
+        0,
+        1_048_576,
+        "prepared statements per connection; a server's max_prepared_stmt_count goes no higher",
+    ),
+];
+
 /// Parameters that `mysql_async` knows but that cannot work through this crate.
 static REFUSED: &[(&str, &str)] = &[
     (
@@ -361,11 +431,21 @@ pub(crate) fn check_pass_through(name: &str, value: &str) -> Result<(), UrlError
     if !PASS_THROUGH.contains(&name) {
         return Err(unknown_option(name));
     }
-    // `pool_max` alone is checked against the smallest `pool_min` (see `default_pool_min`).
-    let floor = if name == "pool_max" {
-        "&pool_min=0"
-    } else {
-        ""
+    if let Some(&(_, min, max, unit)) = PASS_THROUGH_RANGES.iter().find(|r| r.0 == name) {
+        value::count(value, min, max).map_err(|why| {
+            UrlError::new(
+                UrlErrorKind::BadValue,
+                format!("{name}={value}"),
+                format!("bad value for {name}: {why}; {unit}"),
+            )
+        })?;
+    }
+    // `pool_max` alone is checked against the smallest `pool_min` (see `default_pool_min`),
+    // `pool_min` against the largest `pool_max`; the two are checked together at the end.
+    let floor = match name {
+        "pool_max" => "&pool_min=0".to_owned(),
+        "pool_min" => format!("&pool_max={POOL_MAX}"),
+        _ => String::new(),
     };
     let probe = format!(
         "mysql://probe@127.0.0.1/?{}={}{floor}",
@@ -398,9 +478,6 @@ pub(crate) fn default_pool_min(params: &mut Vec<(String, String)>) {
 
 /// Checks the mysql_async parameters as one set, as `LbOpts::mysql_opts` will use them.
 pub(crate) fn check_pass_through_together(params: &[(String, String)]) -> Result<(), UrlError> {
-    if params.len() < 2 {
-        return Ok(());
-    }
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params.iter())
         .finish();

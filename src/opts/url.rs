@@ -4,7 +4,10 @@
 //! split here: `scheme://[user[:password]@]host[,host…][/database][?options]`. Commas and
 //! slashes inside `address=(…)`, `(…)` and `[…]` do not split. Every error names the part of
 //! the input that is wrong; the user-information part is never quoted, so a password cannot
-//! leak into an error.
+//! leak into an error. An unencoded password can still spill into other parts: a `?` in it
+//! moves the start of the options (so when an `@` follows the first `?`, a failing URL quotes
+//! nothing), and a `&` in `password=` starts a new parameter (so a parameter right after
+//! `password=` that is not an option is not quoted either).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -45,6 +48,61 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
             "a URL fragment (#…) is not allowed; write # in a password as %23",
         ));
     }
+    parse_authority_on(b, rest).map_err(|e| {
+        if question_then_at(rest) {
+            ambiguous_error(rest, &e)
+        } else {
+            e
+        }
+    })
+}
+
+/// Whether an `@` follows the first `?`. Then the `?` may sit in an unencoded user name or
+/// password, and the host list, the database and the options may all hold pieces of it.
+fn question_then_at(rest: &str) -> bool {
+    rest.find('?').is_some_and(|q| rest[q..].contains('@'))
+}
+
+/// The error for a URL that failed while an `@` follows the `?`: nothing of the URL is quoted.
+/// When the text after the last `@` starts with a good host list, the `?` most likely sits in
+/// the user information, and the error says so; otherwise it keeps the kind of `e`.
+fn ambiguous_error(rest: &str, e: &UrlError) -> UrlError {
+    let after = rest.rfind('@').map_or("", |at| &rest[at + 1..]);
+    let hosts = &after[..after.find('?').unwrap_or(after.len())];
+    let hosts = &hosts[..top_level_find(hosts, &['/']).unwrap_or(hosts.len())];
+    let hosts_ok = !hosts.trim().is_empty()
+        && split_top_level(hosts, ',')
+            .iter()
+            .all(|h| parse_host(h.trim()).is_ok());
+    if hosts_ok {
+        return question_in_userinfo_error();
+    }
+    let what = match e.kind() {
+        UrlErrorKind::UnknownScheme => "the scheme is unknown",
+        UrlErrorKind::EmptyHostList => "no host is given",
+        UrlErrorKind::BadHost => "a host is malformed",
+        UrlErrorKind::BadPort => "a port is malformed",
+        UrlErrorKind::BadIpv6 => "an IPv6 address is malformed",
+        UrlErrorKind::DuplicateHost => "a host is listed twice",
+        UrlErrorKind::BadUserInfo => "the user information is malformed",
+        UrlErrorKind::BadDatabase => "the database name is malformed",
+        UrlErrorKind::UnknownOption => "an option is unknown",
+        UrlErrorKind::BadValue => "an option has a bad value",
+        UrlErrorKind::Conflict => "options contradict each other",
+        _ => "the URL is malformed",
+    };
+    UrlError::new(
+        e.kind().clone(),
+        "",
+        format!(
+            "{what}; nothing is quoted, because an `@` follows the `?`: if the user name or \
+             password holds a `?`, write it %3F, or the rest of the URL holds pieces of it"
+        ),
+    )
+}
+
+/// Everything after `scheme://`.
+fn parse_authority_on(mut b: LbOptsBuilder, rest: &str) -> Result<LbOpts, UrlError> {
     // The user information ends at the last `@` before the query: passwords may hold `/`.
     let query_at = rest.find('?');
     let before_query = query_at.unwrap_or(rest.len());
@@ -102,13 +160,8 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
                 "empty entry in the host list (two commas in a row, or a comma at an end)",
             ));
         }
-        let spec = parse_host(item.trim()).map_err(|e| {
-            if question_in_userinfo {
-                question_in_userinfo_error()
-            } else {
-                e
-            }
-        })?;
+        // With `question_in_userinfo`, `parse` turns an error into one that quotes nothing.
+        let spec = parse_host(item.trim())?;
         b.opts.hosts.push(spec);
     }
 
@@ -125,13 +178,14 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
                 "database name is not valid UTF-8",
             )
         })?;
-        if name.contains('/') || name.chars().count() > 64 {
+        if name.contains('/') {
             return Err(UrlError::new(
                 UrlErrorKind::BadDatabase,
                 db,
                 "a database name is one path segment of at most 64 characters",
             ));
         }
+        check_database(db, &name)?;
         b.database(name);
     }
 
@@ -139,6 +193,36 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
         apply_query(&mut b, q, user_from_authority, password_from_authority)?;
     }
     b.build()
+}
+
+/// What MariaDB and MySQL take as a database name, and what survives the handshake: at most
+/// 64 characters, none of them a control character (a NUL would end the name early in the
+/// handshake), none outside the Basic Multilingual Plane, no space at the end. `part` is what
+/// the error quotes: the name as written in the URL, or escaped (builder).
+pub(super) fn check_database(part: &str, name: &str) -> Result<(), UrlError> {
+    let bad = |why: String| Err(UrlError::new(UrlErrorKind::BadDatabase, part, why));
+    if name.is_empty() {
+        return bad("the database name is empty".to_owned());
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return bad(format!(
+            "a database name must not hold a control character (here U+{:04X})",
+            c as u32
+        ));
+    }
+    if name.chars().count() > 64 {
+        return bad("a database name is one path segment of at most 64 characters".to_owned());
+    }
+    if let Some(c) = name.chars().find(|&c| c > '\u{FFFF}') {
+        return bad(format!(
+            "a database name may hold characters up to U+FFFF only (here U+{:X})",
+            c as u32
+        ));
+    }
+    if name.ends_with(' ') {
+        return bad("a database name must not end with a space".to_owned());
+    }
+    Ok(())
 }
 
 fn bad_userinfo() -> UrlError {
@@ -149,12 +233,21 @@ fn bad_userinfo() -> UrlError {
     )
 }
 
+fn split_password_error() -> UrlError {
+    UrlError::new(
+        UrlErrorKind::BadValue,
+        "password=…",
+        "an option without `=`, or an unknown one, follows `password=`: a `&` in a password \
+         must be percent-encoded as %26 (nothing is quoted, in case it is part of the password)",
+    )
+}
+
 fn question_in_userinfo_error() -> UrlError {
     UrlError::new(
         UrlErrorKind::BadUserInfo,
         "user:password@",
-        "the host list or the first option is malformed and an `@` follows the `?`: a `?` in \
-         the user name or password must be written %3F (nothing is quoted, in case it is a password)",
+        "the URL is malformed and an `@` follows the `?`: a `?` in the user name or password \
+         must be written %3F (nothing is quoted, in case it is a password)",
     )
 }
 
@@ -195,9 +288,19 @@ fn apply_query(
     password_set: bool,
 ) -> Result<(), UrlError> {
     let mut given: Vec<(&'static str, String)> = Vec::new();
+    let mut previous_was_password = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
+        // Right after `password=`, a pair that is no option may be the rest of a password
+        // with an unencoded `&`: it is not quoted.
+        let after_password = std::mem::replace(&mut previous_was_password, false);
+        if after_password && !pair.contains('=') {
+            return Err(split_password_error());
+        }
         let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let key = decode(raw_key).map_err(|_| {
+            if after_password {
+                return split_password_error();
+            }
             UrlError::new(
                 UrlErrorKind::UnknownOption,
                 raw_key,
@@ -206,9 +309,13 @@ fn apply_query(
         })?;
         let is_password = key == "password";
         let value = decode(raw_value).map_err(|_| {
+            if after_password {
+                return split_password_error();
+            }
             let part = if is_password { "password=…" } else { pair };
             UrlError::new(UrlErrorKind::BadValue, part, "value is not valid UTF-8")
         })?;
+        previous_was_password = is_password;
         match key.as_str() {
             "user" | "password" => {
                 let (already, what) = if is_password {
@@ -251,6 +358,7 @@ fn apply_query(
                 None if table::PASS_THROUGH.contains(&key.as_str()) || table::is_refused(&key) => {
                     b.pass_through(key, value);
                 }
+                None if after_password => return Err(split_password_error()),
                 None => return Err(table::unknown_option(&key)),
             },
         }
@@ -327,7 +435,7 @@ pub(super) fn parse_host(item: &str) -> Result<HostSpec, UrlError> {
         }
     };
     if !item.starts_with('[') {
-        check_hostname(item, host)?;
+        check_host(item, host)?;
     }
     let port = match port {
         Some(p) => parse_port(item, p)?,
@@ -380,16 +488,18 @@ fn host_from_pairs(item: &str, pairs: Vec<&str>) -> Result<HostSpec, UrlError> {
     }
     let host =
         host.ok_or_else(|| UrlError::new(UrlErrorKind::BadHost, item, "host=… is missing"))?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if host.contains(':') {
-        check_ipv6(item, host)?;
-    } else {
-        check_hostname(item, host)?;
-    }
+    check_host(item, host)?;
     Ok(HostSpec::new(host, port, role))
+}
+
+/// Checks a host name or IP literal, IPv6 with or without brackets: the one rule for hosts,
+/// used by the URL parser and by [`LbOptsBuilder::build`]. `item` is what errors quote.
+pub(super) fn check_host(item: &str, host: &str) -> Result<(), UrlError> {
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => check_ipv6(item, v6),
+        None if host.contains(':') => check_ipv6(item, host),
+        None => check_hostname(item, host),
+    }
 }
 
 fn check_ipv6(item: &str, addr: &str) -> Result<(), UrlError> {
@@ -432,13 +542,25 @@ fn check_hostname(item: &str, host: &str) -> Result<(), UrlError> {
 
 fn parse_port(item: &str, port: &str) -> Result<u16, UrlError> {
     match port.parse::<u16>() {
-        Ok(p) if p > 0 && port.chars().all(|c| c.is_ascii_digit()) => Ok(p),
-        _ => Err(UrlError::new(
-            UrlErrorKind::BadPort,
-            item,
-            format!("port `{port}` must be a number from 1 to 65535"),
-        )),
+        Ok(p) if port.chars().all(|c| c.is_ascii_digit()) => check_port(item, p),
+        _ => Err(bad_port(item, port)),
     }
+}
+
+/// The one rule for ports (URL parser and builder): 0 is not one.
+pub(super) fn check_port(item: &str, port: u16) -> Result<u16, UrlError> {
+    if port == 0 {
+        return Err(bad_port(item, "0"));
+    }
+    Ok(port)
+}
+
+fn bad_port(item: &str, port: &str) -> UrlError {
+    UrlError::new(
+        UrlErrorKind::BadPort,
+        item,
+        format!("port `{port}` must be a number from 1 to 65535"),
+    )
 }
 
 fn decode(s: &str) -> Result<String, std::str::Utf8Error> {

@@ -58,12 +58,41 @@ pub(crate) fn boolean(value: &str) -> Result<bool, String> {
     }
 }
 
-/// A non-negative whole number no larger than `max`.
-pub(crate) fn count(value: &str, max: u64) -> Result<u64, String> {
-    match value.trim().parse::<u64>() {
-        Ok(n) if n <= max => Ok(n),
-        _ => Err(format!("expected a whole number from 0 to {max}")),
+/// A whole number from `min` to `max`. The message names the range.
+pub(crate) fn count(value: &str, min: u64, max: u64) -> Result<u64, String> {
+    let v = value.trim();
+    let n = match v.parse::<u64>() {
+        Ok(n) => n,
+        // Digits only, but more than u64 holds: too big, whatever the range.
+        Err(_) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => u64::MAX,
+        Err(_) => return Err(format!("expected a whole number from {min} to {max}")),
+    };
+    in_range(n, min, max)
+}
+
+/// `n` if it is from `min` to `max`; the message names the range (shared by the URL parser
+/// and the builder, so both say the same).
+pub(crate) fn in_range(n: u64, min: u64, max: u64) -> Result<u64, String> {
+    if n < min {
+        Err(format!(
+            "must be at least {min} (a whole number from {min} to {max})"
+        ))
+    } else if n > max {
+        Err(format!(
+            "must be at most {max} (a whole number from {min} to {max})"
+        ))
+    } else {
+        Ok(n)
     }
+}
+
+/// Refuses a duration longer than any option takes (the builder's check; parsed durations
+/// are capped while they are read).
+pub(crate) fn capped(d: Duration) -> Result<Duration, String> {
+    if d > Duration::from_secs(MAX_SECS) {
+        return Err(TOO_LONG.to_owned());
+    }
+    Ok(d)
 }
 
 /// A comma-separated list; empty items are dropped.
