@@ -19,7 +19,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use tokio::time::Instant;
 
-use crate::opts::HostAddr;
+use crate::addr::HostAddr;
 use crate::stats::HostStats;
 
 /// A set of blacklisted hosts with expiry times. [`Blacklist::global`] is the one every handle

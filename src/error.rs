@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::opts::HostAddr;
+use crate::addr::HostAddr;
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]

@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+mod addr;
 pub mod balancer;
 pub mod blacklist;
 pub mod checker;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use tokio::time::Instant;
 
-use crate::opts::HostAddr;
+use crate::addr::HostAddr;
 
 /// What is known about one host's recent behaviour.
 #[derive(Debug, Default)]

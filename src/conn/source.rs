@@ -14,9 +14,9 @@ use mysql_async::Conn;
 use tokio::time::Instant;
 
 use super::session::SessionState;
+use crate::addr::HostAddr;
 use crate::balancer::Balancer;
 use crate::error::Error;
-use crate::opts::HostAddr;
 
 /// One connection's right to exist in a pool.
 pub(crate) trait Lease: Send + Sync {

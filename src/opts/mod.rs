@@ -84,7 +84,8 @@ use std::time::Duration;
 use regex::Regex;
 use serde::Serialize;
 
-pub use self::host::{DEFAULT_PORT, HostAddr, HostSpec, Role};
+pub use self::host::{HostSpec, Role};
+pub use crate::addr::{DEFAULT_PORT, HostAddr};
 use crate::checker::ExceptionChecker;
 use crate::error::{UrlError, UrlErrorKind};
 use crate::strategy::BalanceStrategy;

@@ -9,10 +9,10 @@ use tokio::time::Instant;
 
 use super::host::Lease;
 use super::{HostPool, PoolCore};
+use crate::addr::HostAddr;
 use crate::balancer::Balancer;
 use crate::conn::{Checked, Lease as ConnLease, SessionState, Source};
 use crate::error::Error;
-use crate::opts::HostAddr;
 
 impl Source for PoolCore {
     fn balancer(&self) -> Arc<Balancer> {

@@ -21,8 +21,8 @@ use rand::RngExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, timeout};
 
+use crate::addr::HostAddr;
 use crate::conn::session::SessionState;
-use crate::opts::HostAddr;
 
 /// Per-host limits, read from the `mysql_async` pool parameters of the URL (`pool_min`,
 /// `pool_max`, `inactive_connection_ttl`, `abs_conn_ttl`, `abs_conn_ttl_jitter`,

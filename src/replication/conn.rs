@@ -14,9 +14,9 @@ use mysql_async::prelude::{AsQuery, FromRow, Queryable, StatementLike};
 use mysql_async::{BinaryProtocol, Params, QueryResult, Statement, TextProtocol};
 
 use super::ReplicationPool;
+use crate::addr::HostAddr;
 use crate::conn::LoadBalancedConnection;
 use crate::error::Error;
-use crate::opts::HostAddr;
 
 type MyResult<T> = mysql_async::Result<T>;
 

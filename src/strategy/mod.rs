@@ -31,7 +31,7 @@ pub use self::random::Random;
 pub use self::round_robin::RoundRobin;
 pub use self::sequential::Sequential;
 pub use self::server_affinity::ServerAffinity;
-use crate::opts::HostAddr;
+use crate::addr::HostAddr;
 use crate::stats::HostStats;
 
 /// Chooses a host among candidates.

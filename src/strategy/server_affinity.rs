@@ -5,7 +5,7 @@
 //! any other candidate at random.
 
 use super::{BalanceStrategy, Candidate, random_index};
-use crate::opts::HostAddr;
+use crate::addr::HostAddr;
 
 /// Preference order, then random.
 #[derive(Debug, Clone)]
