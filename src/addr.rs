@@ -7,8 +7,6 @@
 
 use std::fmt;
 
-use serde::Serialize;
-
 /// The default MySQL port, used when a host is written without one.
 pub const DEFAULT_PORT: u16 = 3306;
 
@@ -71,7 +69,8 @@ impl fmt::Debug for HostAddr {
     }
 }
 
-impl Serialize for HostAddr {
+#[cfg(feature = "serde")]
+impl serde::Serialize for HostAddr {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }

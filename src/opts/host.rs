@@ -2,13 +2,15 @@
 
 use std::fmt;
 
-use serde::Serialize;
-
 use crate::addr::HostAddr;
 
 /// What a host is for in a replication set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Role {
     /// No role given: any statement may go there (load-balanced and failover URLs).
     Any,

@@ -82,9 +82,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
-use serde::Serialize;
 
 pub use self::host::{HostSpec, Role};
+#[cfg(feature = "serde")]
+use self::table::Shown;
 pub use crate::addr::{DEFAULT_PORT, HostAddr};
 use crate::checker::ExceptionChecker;
 use crate::error::{UrlError, UrlErrorKind};
@@ -114,8 +115,12 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
 }
 
 /// What a connection string asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Mode {
     /// Spread connections over equal hosts (`mysql://`, `mysql:loadbalance://`).
     LoadBalance,
@@ -379,62 +384,65 @@ impl LbOpts {
             .prefer_socket(false)
     }
 
-    /// The options as JSON, password left out (what `mysql-lb parse` prints).
+    /// The options as JSON, password left out (what `mysql-lb parse` prints): the host list,
+    /// credentials and mode, then every option of the table (`table.rs`) under its name
+    /// (durations in milliseconds under `{name}_ms`), then the `mysql_async` parameters.
+    #[cfg(feature = "serde")]
     pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::{Value, json};
         let hosts: Vec<_> = self
             .hosts
             .iter()
-            .map(|h| serde_json::json!({"host": h.addr.host(), "port": h.addr.port(), "role": h.role}))
+            .map(|h| json!({"host": h.addr.host(), "port": h.addr.port(), "role": h.role}))
             .collect();
-        let ms = |d: Duration| d.as_millis() as u64;
-        serde_json::json!({
+        let mut out = json!({
             "hosts": hosts,
             "user": self.user,
             "password": self.password.as_ref().map(|_| "***"),
             "database": self.database,
             "mode": self.mode,
-            "strategy": format!("{:?}", self.strategy),
-            "server_affinity_order": self.affinity_order,
-            "blacklist_timeout_ms": ms(self.blacklist_timeout),
-            "connect_timeout_ms": ms(self.connect_timeout),
-            "socket_timeout_ms": self.socket_timeout.map(ms),
-            "ping_timeout_ms": ms(self.ping_timeout),
-            "idle_ping_after_ms": ms(self.idle_ping_after),
-            "validate_on_swap": self.validate_on_swap,
-            "retries_all_down": self.retries_all_down,
-            "autocommit_threshold": self.autocommit_threshold,
-            "autocommit_regex": self.autocommit_regex.as_ref().map(|r| r.as_str()),
-            "failover_sqlstates": self.failover_sqlstates,
-            "failover_codes": self.failover_codes,
-            "retry_reads": self.retry_reads,
-            "latency_decay_ms": ms(self.latency_decay),
-            "read_from_source_when_no_replicas": self.read_from_source_when_no_replicas,
-            "allow_source_down_connections": self.allow_source_down_connections,
-            "allow_replica_down_connections": self.allow_replica_down_connections,
-            "max_replication_lag_ms": self.max_replication_lag.map(ms),
-            "causal_reads": self.causal_reads,
-            "causal_read_timeout_ms": ms(self.causal_read_timeout),
-            "acquire_timeout_ms": ms(self.acquire_timeout),
-            "health_check_interval_ms": ms(self.health_check_interval),
-            "pass_through": self.pass_through.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
-        })
+        });
+        let map = out.as_object_mut().expect("an object");
+        for def in table::OPTIONS {
+            let (key, value) = match (def.show)(self) {
+                Shown::Bool(b) => (def.name.to_owned(), json!(b)),
+                Shown::Int(n) => (def.name.to_owned(), json!(n)),
+                Shown::Ints(v) => (def.name.to_owned(), json!(v)),
+                Shown::Text(t) => (def.name.to_owned(), json!(t)),
+                Shown::List(v) => (def.name.to_owned(), json!(v)),
+                Shown::Ms(d) => (
+                    format!("{}_ms", def.name),
+                    d.map_or(Value::Null, |d| json!(d.as_millis() as u64)),
+                ),
+            };
+            map.insert(key, value);
+        }
+        map.insert(
+            "pass_through".into(),
+            json!(
+                self.pass_through
+                    .iter()
+                    .cloned()
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            ),
+        );
+        out
     }
 }
 
 impl fmt::Debug for LbOpts {
+    /// Every option of the table under its name, the password never.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LbOpts")
-            .field("hosts", &self.hosts)
+        let mut d = f.debug_struct("LbOpts");
+        d.field("hosts", &self.hosts)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("database", &self.database)
-            .field("mode", &self.mode)
-            .field("strategy", &self.strategy)
-            .field("blacklist_timeout", &self.blacklist_timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("socket_timeout", &self.socket_timeout)
-            .field("pass_through", &self.pass_through)
-            .finish_non_exhaustive()
+            .field("mode", &self.mode);
+        for def in table::OPTIONS {
+            d.field(def.name, &(def.show)(self));
+        }
+        d.field("pass_through", &self.pass_through).finish()
     }
 }
 

@@ -3,7 +3,7 @@
 //! checked against this list by a test, so the three cannot drift apart.
 
 use super::value;
-use super::{LbOptsBuilder, StrategyKind};
+use super::{LbOpts, LbOptsBuilder, StrategyKind};
 use crate::error::{UrlError, UrlErrorKind};
 
 /// How a value's bare numbers are read.
@@ -26,6 +26,20 @@ pub(crate) struct OptionDef {
     /// The default, as documented.
     pub default: &'static str,
     apply: Apply,
+    /// Its value in a set of options (the JSON view and anything else that lists options).
+    pub show: fn(&LbOpts) -> Shown,
+}
+
+/// An option's value, for showing.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Shown {
+    Bool(bool),
+    Int(u64),
+    Ints(Vec<u64>),
+    /// A duration, shown in milliseconds under `{name}_ms`; `None` when off.
+    Ms(Option<std::time::Duration>),
+    Text(Option<String>),
+    List(Vec<String>),
 }
 
 fn dur(v: &str, u: Units) -> Result<std::time::Duration, String> {
@@ -49,6 +63,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "strategy",
         aliases: &["ha.loadBalanceStrategy", "loadBalanceStrategy"],
         default: "random (sequential for jdbc:mysql:// failover URLs)",
+        show: |o| Shown::Text(Some(format!("{:?}", o.strategy))),
         apply: |b, v, _| {
             b.strategy(StrategyKind::parse(v)?);
             Ok(())
@@ -58,6 +73,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "server_affinity_order",
         aliases: &["serverAffinityOrder"],
         default: "none",
+        show: |o| Shown::List(o.affinity_order.iter().map(|a| a.to_string()).collect()),
         apply: |b, v, _| {
             b.affinity_order_raw = value::list(v);
             Ok(())
@@ -67,6 +83,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "blacklist_timeout",
         aliases: &["loadBalanceBlacklistTimeout", "loadBalanceBlocklistTimeout"],
         default: "10s",
+        show: |o| Shown::Ms(Some(o.blacklist_timeout)),
         apply: |b, v, u| {
             b.blacklist_timeout(dur(v, u)?);
             Ok(())
@@ -76,6 +93,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "connect_timeout",
         aliases: &["connectTimeout"],
         default: "2s",
+        show: |o| Shown::Ms(Some(o.connect_timeout)),
         apply: |b, v, u| {
             b.connect_timeout(nonzero(dur(v, u)?)?);
             Ok(())
@@ -85,6 +103,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "socket_timeout",
         aliases: &["socketTimeout"],
         default: "0 (off)",
+        show: |o| Shown::Ms(o.socket_timeout),
         apply: |b, v, u| {
             b.socket_timeout(dur(v, u)?);
             Ok(())
@@ -94,6 +113,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "ping_timeout",
         aliases: &["loadBalancePingTimeout"],
         default: "1s",
+        show: |o| Shown::Ms(Some(o.ping_timeout)),
         apply: |b, v, u| {
             b.ping_timeout(nonzero(dur(v, u)?)?);
             Ok(())
@@ -103,6 +123,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "idle_ping_after",
         aliases: &[],
         default: "1s",
+        show: |o| Shown::Ms(Some(o.idle_ping_after)),
         apply: |b, v, u| {
             b.idle_ping_after(dur(v, u)?);
             Ok(())
@@ -112,6 +133,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "validate_on_swap",
         aliases: &["loadBalanceValidateConnectionOnSwapServer"],
         default: "false",
+        show: |o| Shown::Bool(o.validate_on_swap),
         apply: |b, v, _| {
             b.validate_on_swap(value::boolean(v)?);
             Ok(())
@@ -121,6 +143,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "retries_all_down",
         aliases: &["retriesAllDown"],
         default: "1",
+        show: |o| Shown::Int(o.retries_all_down.into()),
         apply: |b, v, _| {
             b.retries_all_down(value::count(v, 1, RETRIES_MAX)? as u32);
             Ok(())
@@ -130,6 +153,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "autocommit_threshold",
         aliases: &["loadBalanceAutoCommitStatementThreshold"],
         default: "0 (never)",
+        show: |o| Shown::Int(o.autocommit_threshold.into()),
         apply: |b, v, _| {
             b.autocommit_threshold(value::count(v, 0, u32::MAX as u64)? as u32);
             Ok(())
@@ -139,6 +163,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "autocommit_regex",
         aliases: &["loadBalanceAutoCommitStatementRegex"],
         default: "none (every statement counts)",
+        show: |o| Shown::Text(o.autocommit_regex.as_ref().map(|r| r.as_str().to_owned())),
         apply: |b, v, _| {
             let re = regex::Regex::new(v).map_err(|e| format!("not a valid regex: {e}"))?;
             b.autocommit_regex(re);
@@ -149,6 +174,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "failover_sqlstates",
         aliases: &["loadBalanceSQLStateFailover"],
         default: "none (class 08 always counts)",
+        show: |o| Shown::List(o.failover_sqlstates.clone()),
         apply: |b, v, _| {
             for s in value::list(v) {
                 if s.len() > 5 || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -165,6 +191,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "failover_codes",
         aliases: &[],
         default: "none",
+        show: |o| Shown::Ints(o.failover_codes.iter().map(|&c| c.into()).collect()),
         apply: |b, v, _| {
             let codes = value::list(v)
                 .iter()
@@ -181,6 +208,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "retry_reads",
         aliases: &[],
         default: "true",
+        show: |o| Shown::Bool(o.retry_reads),
         apply: |b, v, _| {
             b.retry_reads(value::boolean(v)?);
             Ok(())
@@ -190,6 +218,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "latency_decay",
         aliases: &[],
         default: "10s",
+        show: |o| Shown::Ms(Some(o.latency_decay)),
         apply: |b, v, u| {
             let d = dur(v, u)?;
             if d.is_zero() {
@@ -203,6 +232,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "read_from_source_when_no_replicas",
         aliases: &["readFromSourceWhenNoReplicas", "readFromMasterWhenNoSlaves"],
         default: "false",
+        show: |o| Shown::Bool(o.read_from_source_when_no_replicas),
         apply: |b, v, _| {
             b.read_from_source_when_no_replicas(value::boolean(v)?);
             Ok(())
@@ -212,6 +242,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "allow_source_down_connections",
         aliases: &["allowSourceDownConnections", "allowMasterDownConnections"],
         default: "false",
+        show: |o| Shown::Bool(o.allow_source_down_connections),
         apply: |b, v, _| {
             b.allow_source_down_connections(value::boolean(v)?);
             Ok(())
@@ -221,6 +252,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "allow_replica_down_connections",
         aliases: &["allowReplicaDownConnections", "allowSlaveDownConnections"],
         default: "false",
+        show: |o| Shown::Bool(o.allow_replica_down_connections),
         apply: |b, v, _| {
             b.allow_replica_down_connections(value::boolean(v)?);
             Ok(())
@@ -230,6 +262,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "max_replication_lag",
         aliases: &[],
         default: "0 (off)",
+        show: |o| Shown::Ms(o.max_replication_lag),
         apply: |b, v, u| {
             b.max_replication_lag(dur(v, u)?);
             Ok(())
@@ -239,6 +272,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "causal_reads",
         aliases: &[],
         default: "false",
+        show: |o| Shown::Bool(o.causal_reads),
         apply: |b, v, _| {
             b.causal_reads(value::boolean(v)?);
             Ok(())
@@ -248,6 +282,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "causal_read_timeout",
         aliases: &[],
         default: "1s",
+        show: |o| Shown::Ms(Some(o.causal_read_timeout)),
         apply: |b, v, u| {
             b.causal_read_timeout(dur(v, u)?);
             Ok(())
@@ -257,6 +292,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "acquire_timeout",
         aliases: &[],
         default: "5s",
+        show: |o| Shown::Ms(Some(o.acquire_timeout)),
         apply: |b, v, u| {
             b.acquire_timeout(dur(v, u)?);
             Ok(())
@@ -266,6 +302,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         name: "health_check_interval",
         aliases: &[],
         default: "1s",
+        show: |o| Shown::Ms(Some(o.health_check_interval)),
         apply: |b, v, u| {
             b.health_check_interval(dur(v, u)?);
             Ok(())

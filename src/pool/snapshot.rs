@@ -2,16 +2,18 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::HostPool;
 use crate::blacklist::BlacklistEntry;
 use crate::opts::{HostAddr, HostSpec, Role};
 use crate::stats::HostStats;
 
 /// What a host is doing, as far as the pool knows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "state")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case", tag = "state")
+)]
 pub enum HostState {
     /// Connections are handed out for it.
     Up,
@@ -32,7 +34,8 @@ pub enum HostState {
 }
 
 /// One host in a pool's [`stats`](super::LoadBalancedPool::stats).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HostSnapshot {
     /// The host.
     pub addr: HostAddr,
@@ -41,7 +44,7 @@ pub struct HostSnapshot {
     /// What it is doing.
     pub state: HostState,
     /// Recent response time (peak EWMA), `None` before the first statement.
-    #[serde(serialize_with = "ms")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ms"))]
     pub latency: Option<Duration>,
     /// Connections open to it from this pool, idle or busy.
     pub open: usize,
@@ -53,6 +56,7 @@ pub struct HostSnapshot {
     pub errors: u64,
 }
 
+#[cfg(feature = "serde")]
 fn ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => s.serialize_f64(d.as_secs_f64() * 1e3),
