@@ -8,6 +8,15 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+/// The number of cases: `default`, or `PROPTEST_CASES` when set (for a long run; proptest
+/// reads it only when the config gives no count of its own).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn enc(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
@@ -283,7 +292,7 @@ fn check_password_hidden(url: &str, password: &str, result: &Result<LbOpts, UrlE
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_strings_never_panic(s in any::<String>()) {
@@ -363,6 +372,126 @@ proptest! {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Passwords with every special character, encoded or not, in the user information or in
+// `password=`: no piece of six characters or more may show.
+
+/// A password of 8 to 16 characters: Greek letters (which nothing else in the URLs or in the
+/// messages holds) mixed with every character that means something in a URL.
+fn gen_password() -> impl Strategy<Value = String> {
+    let specials = prop::sample::select(
+        &[
+            '&', '=', '@', '/', '?', '#', '%', ':', '+', ',', ';', '!', '$', '[', ']', '(', ')',
+            ' ',
+        ][..],
+    );
+    let greek = prop::sample::select(
+        &[
+            'α', 'β', 'γ', 'δ', 'ε', 'ζ', 'η', 'θ', 'κ', 'λ', 'μ', 'ξ', 'π', 'σ', 'φ', 'ψ', 'ω',
+        ][..],
+    );
+    prop::collection::vec(prop_oneof![2 => greek, 1 => specials], 8..=16)
+        .prop_map(|chars| chars.into_iter().collect())
+}
+
+/// The pieces of `password` that must not show: every 6-character window that holds a Greek
+/// letter (a window of punctuation alone could be anywhere), and every 12-character window of
+/// its percent-encoded form that starts a Greek letter's encoding.
+fn password_pieces(password: &str) -> Vec<String> {
+    let chars: Vec<char> = password.chars().collect();
+    let mut pieces: Vec<String> = chars
+        .windows(6)
+        .map(|w| w.iter().collect::<String>())
+        .filter(|w| !w.is_ascii())
+        .collect();
+    let encoded = enc(password);
+    for (i, _) in encoded
+        .match_indices("%CE")
+        .chain(encoded.match_indices("%CF"))
+    {
+        if let Some(piece) = encoded.get(i..i + 12) {
+            pieces.push(piece.to_owned());
+        }
+    }
+    pieces.push(password.to_owned());
+    pieces
+}
+
+fn check_no_piece(
+    url: &str,
+    password: &str,
+    result: &Result<LbOpts, UrlError>,
+) -> Result<(), TestCaseError> {
+    for text in shown(result) {
+        for piece in password_pieces(password) {
+            prop_assert!(
+                !text.contains(&piece),
+                "{:?} of password {:?} in {:?} shows in {:?}",
+                piece,
+                password,
+                url,
+                text
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Options around the password: good ones, and ones that make the URL fail.
+const OTHER_OPTIONS: &[&str] = &[
+    "strategy=roundRobin",
+    "connect_timeout=1s",
+    "pool_max=20",
+    "retry_reads=false",
+    "no_such_option=1",
+    "strategy=nope",
+    "flag",
+    "connect_timeout=5",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(1024), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn password_pieces_never_show(
+        scheme in prop::sample::select(SCHEMES),
+        hosts in gen_hosts(),
+        database in prop::option::of("[a-z_]{1,10}"),
+        password in gen_password(),
+        in_userinfo in any::<bool>(),
+        encoded in any::<bool>(),
+        options in prop::collection::vec(prop::sample::select(OTHER_OPTIONS), 0..4),
+        password_at in any::<prop::sample::Index>(),
+    ) {
+        let written = if encoded { enc(&password) } else { password.clone() };
+        let mut url = format!("{}://app", scheme.0);
+        if in_userinfo {
+            url.push(':');
+            url.push_str(&written);
+        }
+        url.push('@');
+        url.push_str(&hosts.iter().map(|h| h.written.as_str()).collect::<Vec<_>>().join(","));
+        if let Some(db) = &database {
+            url.push('/');
+            url.push_str(db);
+        }
+        let mut query: Vec<String> = options.iter().map(|o| o.to_string()).collect();
+        if !in_userinfo {
+            let at = password_at.index(query.len() + 1);
+            query.insert(at, format!("password={written}"));
+        }
+        if !query.is_empty() {
+            url.push(if database.is_some() { '?' } else { '/' });
+            if database.is_none() {
+                url.push('?');
+            }
+            url.push_str(&query.join("&"));
+        }
+        let result = url.parse::<LbOpts>();
+        check_no_piece(&url, &password, &result)?;
+    }
+}
+
 /// Every option that takes a number: mysql_async's, ours, and our durations (with and
 /// without a unit, under our names and Connector/J's).
 const NUMERIC_OPTIONS: &[&str] = &[
@@ -415,7 +544,7 @@ fn numeric_value() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), failure_persistence: None, ..ProptestConfig::default() })]
 
     /// A numeric option either is refused at parse time or gives options that build a pool:
     /// constructing a pool dials nothing, so any panic there is a value let through.

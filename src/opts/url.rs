@@ -4,7 +4,10 @@
 //! split here: `scheme://[user[:password]@]host[,host…][/database][?options]`. Commas and
 //! slashes inside `address=(…)`, `(…)` and `[…]` do not split. Every error names the part of
 //! the input that is wrong; the user-information part is never quoted, so a password cannot
-//! leak into an error.
+//! leak into an error. An unencoded password can still spill into other parts: a `?` in it
+//! moves the start of the options (so when an `@` follows the first `?`, a failing URL quotes
+//! nothing), and a `&` in `password=` starts a new parameter (so a parameter right after
+//! `password=` that is not an option is not quoted either).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -45,6 +48,61 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
             "a URL fragment (#…) is not allowed; write # in a password as %23",
         ));
     }
+    parse_authority_on(b, rest).map_err(|e| {
+        if question_then_at(rest) {
+            ambiguous_error(rest, &e)
+        } else {
+            e
+        }
+    })
+}
+
+/// Whether an `@` follows the first `?`. Then the `?` may sit in an unencoded user name or
+/// password, and the host list, the database and the options may all hold pieces of it.
+fn question_then_at(rest: &str) -> bool {
+    rest.find('?').is_some_and(|q| rest[q..].contains('@'))
+}
+
+/// The error for a URL that failed while an `@` follows the `?`: nothing of the URL is quoted.
+/// When the text after the last `@` starts with a good host list, the `?` most likely sits in
+/// the user information, and the error says so; otherwise it keeps the kind of `e`.
+fn ambiguous_error(rest: &str, e: &UrlError) -> UrlError {
+    let after = rest.rfind('@').map_or("", |at| &rest[at + 1..]);
+    let hosts = &after[..after.find('?').unwrap_or(after.len())];
+    let hosts = &hosts[..top_level_find(hosts, &['/']).unwrap_or(hosts.len())];
+    let hosts_ok = !hosts.trim().is_empty()
+        && split_top_level(hosts, ',')
+            .iter()
+            .all(|h| parse_host(h.trim()).is_ok());
+    if hosts_ok {
+        return question_in_userinfo_error();
+    }
+    let what = match e.kind() {
+        UrlErrorKind::UnknownScheme => "the scheme is unknown",
+        UrlErrorKind::EmptyHostList => "no host is given",
+        UrlErrorKind::BadHost => "a host is malformed",
+        UrlErrorKind::BadPort => "a port is malformed",
+        UrlErrorKind::BadIpv6 => "an IPv6 address is malformed",
+        UrlErrorKind::DuplicateHost => "a host is listed twice",
+        UrlErrorKind::BadUserInfo => "the user information is malformed",
+        UrlErrorKind::BadDatabase => "the database name is malformed",
+        UrlErrorKind::UnknownOption => "an option is unknown",
+        UrlErrorKind::BadValue => "an option has a bad value",
+        UrlErrorKind::Conflict => "options contradict each other",
+        _ => "the URL is malformed",
+    };
+    UrlError::new(
+        e.kind().clone(),
+        "",
+        format!(
+            "{what}; nothing is quoted, because an `@` follows the `?`: if the user name or \
+             password holds a `?`, write it %3F, or the rest of the URL holds pieces of it"
+        ),
+    )
+}
+
+/// Everything after `scheme://`.
+fn parse_authority_on(mut b: LbOptsBuilder, rest: &str) -> Result<LbOpts, UrlError> {
     // The user information ends at the last `@` before the query: passwords may hold `/`.
     let query_at = rest.find('?');
     let before_query = query_at.unwrap_or(rest.len());
@@ -102,13 +160,8 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
                 "empty entry in the host list (two commas in a row, or a comma at an end)",
             ));
         }
-        let spec = parse_host(item.trim()).map_err(|e| {
-            if question_in_userinfo {
-                question_in_userinfo_error()
-            } else {
-                e
-            }
-        })?;
+        // With `question_in_userinfo`, `parse` turns an error into one that quotes nothing.
+        let spec = parse_host(item.trim())?;
         b.opts.hosts.push(spec);
     }
 
@@ -180,12 +233,30 @@ fn bad_userinfo() -> UrlError {
     )
 }
 
+/// A parameter right after `password=` is no option: maybe a typo, maybe the rest of a
+/// password with an unencoded `&`. It is not quoted; a known name it is near is suggested.
+fn split_password_error(key: Option<&str>) -> UrlError {
+    let typo = key
+        .and_then(table::suggestion)
+        .map(|k| format!(" (if it is a typo: did you mean `{k}`?)"))
+        .unwrap_or_default();
+    UrlError::new(
+        UrlErrorKind::BadValue,
+        "password=…",
+        format!(
+            "an option without `=`, or an unknown one, follows `password=`{typo}: a `&` in a \
+             password must be percent-encoded as %26 (nothing is quoted, in case it is part of \
+             the password)"
+        ),
+    )
+}
+
 fn question_in_userinfo_error() -> UrlError {
     UrlError::new(
         UrlErrorKind::BadUserInfo,
         "user:password@",
-        "the host list or the first option is malformed and an `@` follows the `?`: a `?` in \
-         the user name or password must be written %3F (nothing is quoted, in case it is a password)",
+        "the URL is malformed and an `@` follows the `?`: a `?` in the user name or password \
+         must be written %3F (nothing is quoted, in case it is a password)",
     )
 }
 
@@ -226,9 +297,19 @@ fn apply_query(
     password_set: bool,
 ) -> Result<(), UrlError> {
     let mut given: Vec<(&'static str, String)> = Vec::new();
+    let mut previous_was_password = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
+        // Right after `password=`, a pair that is no option may be the rest of a password
+        // with an unencoded `&`: it is not quoted.
+        let after_password = std::mem::replace(&mut previous_was_password, false);
+        if after_password && !pair.contains('=') {
+            return Err(split_password_error(None));
+        }
         let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let key = decode(raw_key).map_err(|_| {
+            if after_password {
+                return split_password_error(None);
+            }
             UrlError::new(
                 UrlErrorKind::UnknownOption,
                 raw_key,
@@ -237,9 +318,13 @@ fn apply_query(
         })?;
         let is_password = key == "password";
         let value = decode(raw_value).map_err(|_| {
+            if after_password {
+                return split_password_error(None);
+            }
             let part = if is_password { "password=…" } else { pair };
             UrlError::new(UrlErrorKind::BadValue, part, "value is not valid UTF-8")
         })?;
+        previous_was_password = is_password;
         match key.as_str() {
             "user" | "password" => {
                 let (already, what) = if is_password {
@@ -282,6 +367,7 @@ fn apply_query(
                 None if table::PASS_THROUGH.contains(&key.as_str()) || table::is_refused(&key) => {
                     b.pass_through(key, value);
                 }
+                None if after_password => return Err(split_password_error(Some(&key))),
                 None => return Err(table::unknown_option(&key)),
             },
         }
