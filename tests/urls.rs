@@ -311,7 +311,7 @@ fn numeric_options_out_of_range_never_reach_the_pool() {
             "18446744073709551615",
             "from 0 to 1048576",
         ),
-        ("retries_all_down", "4294967296", "to 1000"),
+        ("retries_all_down", "4294967296", "from 1 to 1000"),
         ("autocommit_threshold", "4294967296", "from 0 to 4294967295"),
         (
             "connect_timeout",
@@ -467,4 +467,31 @@ fn builder_checks_hosts_like_urls() {
         .build()
         .expect("good hosts");
     assert_eq!(opts.hosts().len(), 4);
+}
+
+/// `retries_all_down` takes 1 to 1000 from the builder as from a URL; 0 is not made 1.
+#[test]
+fn builder_checks_retries_all_down_like_urls() {
+    for n in [0, 1001, u32::MAX] {
+        let err = LbOpts::builder()
+            .host("h1", 3306)
+            .retries_all_down(n)
+            .build()
+            .expect_err("out of range");
+        assert_eq!(err.kind(), &mysql_lb::UrlErrorKind::BadValue);
+        assert!(err.to_string().contains("retries_all_down"), "{err}");
+        assert!(err.to_string().contains("from 1 to 1000"), "{err}");
+    }
+    let err = LbOpts::builder()
+        .host("h1", 3306)
+        .retries_all_down(0)
+        .build()
+        .expect_err("0");
+    assert!(err.to_string().contains("must be at least 1"), "{err}");
+    let opts = LbOpts::builder()
+        .host("h1", 3306)
+        .retries_all_down(1000)
+        .build()
+        .expect("1000");
+    assert_eq!(opts.retries_all_down(), 1000);
 }

@@ -41,7 +41,7 @@
 //! | `ping_timeout` | `loadBalancePingTimeout` | `1s` | bound on a validation ping |
 //! | `idle_ping_after` | | `1s` | a connection idle longer than this is pinged before reuse |
 //! | `validate_on_swap` | `loadBalanceValidateConnectionOnSwapServer` | `false` | ping a connection before moving to it |
-//! | `retries_all_down` | `retriesAllDown` | `1` | rounds over all hosts when all fail, with no sleep in between |
+//! | `retries_all_down` | `retriesAllDown` | `1` | rounds over all hosts when all fail, with no sleep in between: 1 to 1000 |
 //! | `autocommit_threshold` | `loadBalanceAutoCommitStatementThreshold` | `0` (never) | in autocommit, rebalance after this many statements |
 //! | `autocommit_regex` | `loadBalanceAutoCommitStatementRegex` | none | only statements matching it count toward the threshold |
 //! | `failover_sqlstates` | `loadBalanceSQLStateFailover` | none | more SQLSTATE prefixes that mean "host is bad" (class `08` always does) |
@@ -555,8 +555,8 @@ impl LbOptsBuilder {
         idle_ping_after: Duration => |o, v| o.idle_ping_after = v;
         /// Ping a connection before moving to it.
         validate_on_swap: bool => |o, v| o.validate_on_swap = v;
-        /// Rounds over all hosts when all fail (at least 1).
-        retries_all_down: u32 => |o, v| o.retries_all_down = v.max(1);
+        /// Rounds over all hosts when all fail: 1 to 1000 (`build` refuses others).
+        retries_all_down: u32 => |o, v| o.retries_all_down = v;
         /// Rebalance after this many autocommit statements (0: never).
         autocommit_threshold: u32 => |o, v| o.autocommit_threshold = v;
         /// Only statements matching this count toward the threshold.
@@ -634,6 +634,13 @@ impl LbOptsBuilder {
             ));
         }
         check_durations(&opts)?;
+        value::in_range(opts.retries_all_down.into(), 1, table::RETRIES_MAX).map_err(|why| {
+            UrlError::new(
+                UrlErrorKind::BadValue,
+                format!("retries_all_down={}", opts.retries_all_down),
+                format!("bad value for retries_all_down: {why}"),
+            )
+        })?;
         if let Some(db) = &opts.database {
             url::check_database(&db.escape_debug().to_string(), db)?;
         }

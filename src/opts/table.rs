@@ -122,7 +122,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         aliases: &["retriesAllDown"],
         default: "1",
         apply: |b, v, _| {
-            b.retries_all_down(value::count(v, 0, RETRIES_MAX)? as u32);
+            b.retries_all_down(value::count(v, 1, RETRIES_MAX)? as u32);
             Ok(())
         },
     },
