@@ -402,7 +402,7 @@ fn password_pieces(password: &str) -> Vec<String> {
     let mut pieces: Vec<String> = chars
         .windows(6)
         .map(|w| w.iter().collect::<String>())
-        .filter(|w| w.chars().any(|c| !c.is_ascii()))
+        .filter(|w| !w.is_ascii())
         .collect();
     let encoded = enc(password);
     for (i, _) in encoded
@@ -449,11 +449,18 @@ const OTHER_OPTIONS: &[&str] = &[
     "connect_timeout=5",
 ];
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(1024), failure_persistence: None, ..ProptestConfig::default() })]
+/// A URL around a generated password: the password, as written (percent-encoded or not), in
+/// the user information or as `password=` among other options.
+#[derive(Clone, Debug)]
+struct PasswordUrl {
+    url: String,
+    password: String,
+    written: String,
+    in_userinfo: bool,
+}
 
-    #[test]
-    fn password_pieces_never_show(
+prop_compose! {
+    fn gen_password_url()(
         scheme in prop::sample::select(SCHEMES),
         hosts in gen_hosts(),
         database in prop::option::of("[a-z_]{1,10}"),
@@ -462,7 +469,7 @@ proptest! {
         encoded in any::<bool>(),
         options in prop::collection::vec(prop::sample::select(OTHER_OPTIONS), 0..4),
         password_at in any::<prop::sample::Index>(),
-    ) {
+    ) -> PasswordUrl {
         let written = if encoded { enc(&password) } else { password.clone() };
         let mut url = format!("{}://app", scheme.0);
         if in_userinfo {
@@ -471,8 +478,8 @@ proptest! {
         }
         url.push('@');
         url.push_str(&hosts.iter().map(|h| h.written.as_str()).collect::<Vec<_>>().join(","));
+        url.push('/');
         if let Some(db) = &database {
-            url.push('/');
             url.push_str(db);
         }
         let mut query: Vec<String> = options.iter().map(|o| o.to_string()).collect();
@@ -481,14 +488,152 @@ proptest! {
             query.insert(at, format!("password={written}"));
         }
         if !query.is_empty() {
-            url.push(if database.is_some() { '?' } else { '/' });
-            if database.is_none() {
-                url.push('?');
-            }
+            url.push('?');
             url.push_str(&query.join("&"));
         }
+        PasswordUrl { url, password, written, in_userinfo }
+    }
+}
+
+/// Whether `url` still holds `written` exactly where the parser takes a password from: between
+/// `scheme://user:` and the last `@` before the first `?`, or as a whole `password=` value.
+fn password_still_in_place(url: &str, written: &str, in_userinfo: bool) -> bool {
+    let Some((_, rest)) = url.trim().split_once("://") else {
+        return false;
+    };
+    let query_at = rest.find('?');
+    if in_userinfo {
+        let before_query = &rest[..query_at.unwrap_or(rest.len())];
+        before_query
+            .rfind('@')
+            .and_then(|at| before_query[..at].split_once(':'))
+            .is_some_and(|(_, p)| p == written)
+    } else {
+        query_at.is_some_and(|q| {
+            rest[q + 1..]
+                .split('&')
+                .any(|pair| pair.strip_prefix("password=") == Some(written))
+        })
+    }
+}
+
+/// One edit of a URL, at a position taken modulo its length in characters.
+#[derive(Clone, Debug)]
+enum Mutation {
+    Insert(prop::sample::Index, char),
+    Delete(prop::sample::Index),
+    Replace(prop::sample::Index, char),
+}
+
+fn mutation_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        3 => prop::sample::select(
+            &[':', '/', '?', '#', '@', '&', '=', '%', ',', '(', ')', '[', ']', '.', ' ', '+', ';', '\0', '\n'][..]
+        ),
+        1 => prop::char::range('0', '9'),
+        1 => prop::char::range('a', 'z'),
+        1 => any::<char>(),
+    ]
+}
+
+fn gen_mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<prop::sample::Index>(), mutation_char()).prop_map(|(i, c)| Mutation::Insert(i, c)),
+        any::<prop::sample::Index>().prop_map(Mutation::Delete),
+        (any::<prop::sample::Index>(), mutation_char()).prop_map(|(i, c)| Mutation::Replace(i, c)),
+    ]
+}
+
+fn mutate(url: &str, mutations: &[Mutation]) -> String {
+    let mut chars: Vec<char> = url.chars().collect();
+    for m in mutations {
+        match m {
+            Mutation::Insert(i, c) => {
+                let at = i.index(chars.len() + 1);
+                chars.insert(at, *c);
+            }
+            Mutation::Delete(i) if !chars.is_empty() => {
+                let at = i.index(chars.len());
+                chars.remove(at);
+            }
+            Mutation::Replace(i, c) if !chars.is_empty() => {
+                let at = i.index(chars.len());
+                chars[at] = *c;
+            }
+            _ => {}
+        }
+    }
+    chars.into_iter().collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(1024), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn password_pieces_never_show(g in gen_password_url()) {
+        let result = g.url.parse::<LbOpts>();
+        check_no_piece(&g.url, &g.password, &result)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fuzzing: arbitrary input and edits of good URLs. The default counts keep these to a few
+// seconds; `PROPTEST_CASES=1000000 cargo test --release --test parser_props` is a long run.
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(512), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in any::<Vec<u8>>()) {
+        let s = String::from_utf8_lossy(&bytes);
+        let _ = s.parse::<LbOpts>();
+    }
+
+    #[test]
+    fn arbitrary_text_after_a_scheme_never_panics(
+        scheme in prop::sample::select(SCHEMES),
+        body in any::<String>(),
+    ) {
+        let _ = format!("{}://{body}", scheme.0).parse::<LbOpts>();
+    }
+
+    #[test]
+    fn arbitrary_bytes_after_a_scheme_never_panic(
+        scheme in prop::sample::select(SCHEMES),
+        body in any::<Vec<u8>>(),
+    ) {
+        let url = format!("{}://{}", scheme.0, String::from_utf8_lossy(&body));
+        let _ = url.parse::<LbOpts>();
+    }
+
+    /// Good URLs with a few characters inserted, deleted or replaced: never a panic, and while
+    /// the password is still where the parser takes it from, no piece of it shows.
+    #[test]
+    fn edited_urls_never_panic_nor_show_the_password(
+        g in gen_password_url(),
+        mutations in prop::collection::vec(gen_mutation(), 1..5),
+    ) {
+        let url = mutate(&g.url, &mutations);
         let result = url.parse::<LbOpts>();
-        check_no_piece(&url, &password, &result)?;
+        if let Ok(opts) = &result {
+            // Whatever parses can be used: a pool is built without a panic.
+            let _ = mysql_lb::LoadBalancedPool::new(opts.clone());
+        }
+        if password_still_in_place(&url, &g.written, g.in_userinfo) {
+            check_no_piece(&url, &g.password, &result)?;
+        }
+    }
+
+    /// Generated valid URLs, edited: never a panic.
+    #[test]
+    fn edited_generated_urls_never_panic(
+        g in gen_url(),
+        mutations in prop::collection::vec(gen_mutation(), 1..5),
+    ) {
+        let url = mutate(&g.url, &mutations);
+        if let Ok(opts) = url.parse::<LbOpts>() {
+            let _ = mysql_lb::LoadBalancedPool::new(opts);
+        }
     }
 }
 

@@ -532,6 +532,15 @@ pub(crate) fn check_pass_through_together(params: &[(String, String)]) -> Result
 
 /// The error for an unknown name, suggesting the nearest known one.
 pub(crate) fn unknown_option(name: &str) -> UrlError {
+    let message = match suggestion(name) {
+        Some(k) => format!("unknown option `{name}`; did you mean `{k}`?"),
+        None => format!("unknown option `{name}`; the README lists the options"),
+    };
+    UrlError::new(UrlErrorKind::UnknownOption, name, message)
+}
+
+/// The known name nearest to `name`, if it is near enough to be a typo of it.
+pub(crate) fn suggestion(name: &str) -> Option<&'static str> {
     let known = OPTIONS
         .iter()
         .flat_map(|d| std::iter::once(d.name).chain(d.aliases.iter().copied()))
@@ -539,16 +548,11 @@ pub(crate) fn unknown_option(name: &str) -> UrlError {
         .chain(REFUSED.iter().map(|(n, _)| *n))
         .chain(["user", "password"]);
     let lower = name.to_ascii_lowercase();
-    let best = known
+    known
         .map(|k| (value::edit_distance(&lower, &k.to_ascii_lowercase()), k))
-        .min_by_key(|(d, _)| *d);
-    let message = match best {
-        Some((d, k)) if d <= (name.len() / 3).max(2) => {
-            format!("unknown option `{name}`; did you mean `{k}`?")
-        }
-        _ => format!("unknown option `{name}`; the README lists the options"),
-    };
-    UrlError::new(UrlErrorKind::UnknownOption, name, message)
+        .min_by_key(|(d, _)| *d)
+        .filter(|(d, _)| *d <= (name.len() / 3).max(2))
+        .map(|(_, k)| k)
 }
 
 /// A TLS option turned off: accepted and dropped, since this build never uses TLS.

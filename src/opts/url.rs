@@ -233,12 +233,21 @@ fn bad_userinfo() -> UrlError {
     )
 }
 
-fn split_password_error() -> UrlError {
+/// A parameter right after `password=` is no option: maybe a typo, maybe the rest of a
+/// password with an unencoded `&`. It is not quoted; a known name it is near is suggested.
+fn split_password_error(key: Option<&str>) -> UrlError {
+    let typo = key
+        .and_then(table::suggestion)
+        .map(|k| format!(" (if it is a typo: did you mean `{k}`?)"))
+        .unwrap_or_default();
     UrlError::new(
         UrlErrorKind::BadValue,
         "password=…",
-        "an option without `=`, or an unknown one, follows `password=`: a `&` in a password \
-         must be percent-encoded as %26 (nothing is quoted, in case it is part of the password)",
+        format!(
+            "an option without `=`, or an unknown one, follows `password=`{typo}: a `&` in a \
+             password must be percent-encoded as %26 (nothing is quoted, in case it is part of \
+             the password)"
+        ),
     )
 }
 
@@ -294,12 +303,12 @@ fn apply_query(
         // with an unencoded `&`: it is not quoted.
         let after_password = std::mem::replace(&mut previous_was_password, false);
         if after_password && !pair.contains('=') {
-            return Err(split_password_error());
+            return Err(split_password_error(None));
         }
         let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let key = decode(raw_key).map_err(|_| {
             if after_password {
-                return split_password_error();
+                return split_password_error(None);
             }
             UrlError::new(
                 UrlErrorKind::UnknownOption,
@@ -310,7 +319,7 @@ fn apply_query(
         let is_password = key == "password";
         let value = decode(raw_value).map_err(|_| {
             if after_password {
-                return split_password_error();
+                return split_password_error(None);
             }
             let part = if is_password { "password=…" } else { pair };
             UrlError::new(UrlErrorKind::BadValue, part, "value is not valid UTF-8")
@@ -358,7 +367,7 @@ fn apply_query(
                 None if table::PASS_THROUGH.contains(&key.as_str()) || table::is_refused(&key) => {
                     b.pass_through(key, value);
                 }
-                None if after_password => return Err(split_password_error()),
+                None if after_password => return Err(split_password_error(Some(&key))),
                 None => return Err(table::unknown_option(&key)),
             },
         }
