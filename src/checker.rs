@@ -31,7 +31,8 @@ use mysql_async::{DriverError, Error as MyError};
 /// after a failover, wrap the standard checker:
 ///
 /// ```
-/// /// use mysql_lb::{ExceptionChecker, StandardChecker};
+/// use std::sync::Arc;
+/// use mysql_lb::{ExceptionChecker, StandardChecker};
 ///
 /// let standard = StandardChecker::default();
 /// let checker = move |e: &mysql_async::Error| {

@@ -512,8 +512,6 @@ fn shell_reports_lost_session_state_after_sigkill() {
 
 /// The server is paused while `COMMIT` waits for its answer: the commit's outcome is unknown.
 #[test]
-#[ignore = "waits for the library: nothing returns Error::CommitUnknown yet (a COMMIT that \
-            times out is reported as TransactionLost)"]
 fn shell_reports_an_unknown_commit_outcome() {
     let sb = start_servers(2);
     for i in 0..2 {
