@@ -549,7 +549,7 @@ pub(crate) fn suggestion(name: &str) -> Option<&'static str> {
         .chain(["user", "password"]);
     let lower = name.to_ascii_lowercase();
     known
-        .map(|k| (value::edit_distance(&lower, &k.to_ascii_lowercase()), k))
+        .map(|k| (strsim::levenshtein(&lower, &k.to_ascii_lowercase()), k))
         .min_by_key(|(d, _)| *d)
         .filter(|(d, _)| *d <= (name.len() / 3).max(2))
         .map(|(_, k)| k)
