@@ -15,6 +15,9 @@
 //! - `spawner.rs`: the single thread that forks every child, so children die with the process.
 //! - `exit.rs`: killing servers and removing dirs of undropped sandboxes at normal exit.
 //! - `tempdirs.rs`: naming the per-process temp dirs and sweeping those of dead processes.
+//! - `ports.rs`: within one process a port is never handed out twice (servers, proxies and
+//!   [`fresh_port`] share one set), so state the code under test keeps per host and port
+//!   (a blacklist, latency statistics) never carries over from one sandbox to a later one.
 //! - [`FaultProxy`] (`proxy.rs`): Pass / Latency / Blackhole / Reset / Refuse / CutReplyTo in
 //!   front of a server.
 //! - [`SandboxError`] (`error.rs`).
@@ -27,6 +30,7 @@
 mod cluster;
 mod error;
 mod exit;
+mod ports;
 mod proxy;
 mod replication;
 mod server;
@@ -36,6 +40,7 @@ mod template;
 
 pub use cluster::{Sandbox, SandboxOptions};
 pub use error::SandboxError;
+pub use ports::fresh_port;
 pub use proxy::{FaultProxy, ProxyMode};
 pub use replication::{APP_PASSWORD, APP_USER};
 
