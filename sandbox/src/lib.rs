@@ -1,4 +1,17 @@
-//! Real MariaDB servers and a TCP fault proxy, for tests and the `demo` command.
+//! `mysql_lb_sandbox`: real MariaDB servers and a TCP fault proxy, for `mysql_lb`'s tests and
+//! benches and for the `mysql-lb` command (`demo`, `bench --sandbox`, `soak`, `sandbox`).
+//!
+//! A package of its own in the workspace (`publish = false`): a service that depends on
+//! `mysql_lb` does not compile it. It does not depend on `mysql_lb` either, on purpose: the
+//! library's tests take it as a dev-dependency, and one that depended back on the library
+//! would link a second copy of it into them, with its own process-wide blacklist and stats.
+//! What the sandbox used to do to the library's state (clear a reused port from the
+//! blacklist) is replaced by a rule of its own: a port is never handed out twice in one
+//! process (`ports.rs`).
+//!
+//! Linux only: children are tied to their parent with `prctl(PR_SET_PDEATHSIG)`, servers are
+//! paused with `SIGSTOP` and watched through `/proc`, and the proxy relies on Linux's
+//! `shutdown(2)` of a listening socket; all of it through `libc`.
 //!
 //! A load balancer is only as good as its behaviour when hosts die, hang or drop
 //! connections, and mocks of the MySQL protocol do not reproduce how a real server and

@@ -35,7 +35,7 @@ const RESTART_PORT_WAIT: Duration = Duration::from_secs(5);
 ///
 /// ```
 /// # use std::time::Duration;
-/// # use mysql_lb::sandbox::SandboxOptions;
+/// # use mysql_lb_sandbox::SandboxOptions;
 /// let opts = SandboxOptions::default()
 ///     .arg("--wait-timeout=1")
 ///     .arg("--max-connections=5")
