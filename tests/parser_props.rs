@@ -402,7 +402,7 @@ fn password_pieces(password: &str) -> Vec<String> {
     let mut pieces: Vec<String> = chars
         .windows(6)
         .map(|w| w.iter().collect::<String>())
-        .filter(|w| w.chars().any(|c| !c.is_ascii()))
+        .filter(|w| !w.is_ascii())
         .collect();
     let encoded = enc(password);
     for (i, _) in encoded
