@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use mysql_async::prelude::Queryable;
-use mysql_lb::sandbox::{PASSWORD, Sandbox, USER};
 use mysql_lb::{Balancer, LbOpts, LoadBalancedConnection};
+use mysql_lb_sandbox::{PASSWORD, Sandbox, USER};
 
 const QUERY: &str = "SELECT 1";
 

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use mysql_async::prelude::Queryable;
-use mysql_lb::sandbox::{PASSWORD, Sandbox, USER};
 use mysql_lb::{LoadBalancedPool, ReplicationPool};
+use mysql_lb_sandbox::{PASSWORD, Sandbox, USER};
 
 /// A small primary-key read; the table exists on every server.
 const READ: &str = "SELECT v FROM bench.t WHERE id = 7";

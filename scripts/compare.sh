@@ -73,7 +73,7 @@ fi
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
 echo "compare: building mysql-lb (release)" >&2
-cargo build --release --quiet --bin mysql-lb
+cargo build --release --quiet -p mysql-lb
 BIN=${CARGO_TARGET_DIR:-target}/release/mysql-lb
 if [[ " $CLIENTS " =~ \ (mysql_lb|autoReconnect|haproxy)\  ]]; then
   "$BIN" bench --help >/dev/null 2>&1 || die "$BIN has no \`bench\` subcommand"

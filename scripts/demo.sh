@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo run --release -- demo "$@"
+cargo run --release -p mysql-lb -- demo "$@"

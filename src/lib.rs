@@ -16,7 +16,6 @@
 //! - [`replication`]: sources and replicas, roles and lag checked, causal reads
 //!   ([`ReplicationPool`]).
 //! - [`stats`]: per-host response times and load, shared process-wide.
-//! - [`sandbox`]: real `mariadbd` servers and a fault proxy, for tests and the demo.
 
 #![warn(missing_docs)]
 
@@ -31,9 +30,6 @@ pub mod pool;
 pub mod replication;
 pub mod stats;
 pub mod strategy;
-
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
 
 pub use balancer::Balancer;
 pub use blacklist::{Blacklist, BlacklistEntry};

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use mysql_async::prelude::Queryable;
-use mysql_lb::sandbox::{FaultProxy, ProxyMode, Sandbox, SandboxOptions};
 use mysql_lb::{Blacklist, Error, LoadBalancedConnection};
+use mysql_lb_sandbox::{FaultProxy, ProxyMode, Sandbox, SandboxOptions};
 
 fn lb_error(e: &mysql_async::Error) -> Option<&Error> {
     Error::from_mysql(e)
@@ -478,11 +478,8 @@ async fn best_response_time_steers_away_from_a_slow_host() {
 #[tokio::test]
 async fn a_refusing_first_host_costs_no_sleep() {
     let sb = Sandbox::start(1).await.unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Nothing listens there, and no sandbox of this process will ever be given it.
+    let closed = mysql_lb_sandbox::fresh_port().unwrap();
     let opts: mysql_lb::LbOpts = url_for(
         &[closed, sb.port(0)],
         "strategy=sequential&blacklist_timeout=0",

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use common::*;
 use mysql_async::prelude::Queryable;
-use mysql_lb::sandbox::{FaultProxy, ProxyMode, Sandbox};
 use mysql_lb::{
     Blacklist, DataOutcome, Error, HostAddr, HostSpec, HostState, LoadBalancedConnection,
     LoadBalancedPool, Role,
 };
+use mysql_lb_sandbox::{FaultProxy, ProxyMode, Sandbox};
 
 /// How long a killed connection idles before the next statement: past `idle_ping_after=100ms`,
 /// so that statement's idle ping is what finds the connection dead.

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::{BOUND, addr, opts, served_by};
 use mysql_async::prelude::Queryable;
-use mysql_lb::sandbox::{Sandbox, SandboxOptions};
 use mysql_lb::{Blacklist, Error, HostSpec, HostState, LoadBalancedPool, Role};
+use mysql_lb_sandbox::{Sandbox, SandboxOptions};
 use tokio::time::Instant;
 
 /// Connections from the `lb` user to server `i`, as the server counts them (minus the one

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::BOUND;
 use mysql_async::prelude::Queryable;
-use mysql_lb::sandbox::Sandbox;
 use mysql_lb::{Error, HostState, LbOpts, LoadBalancedConnection, ReplicationPool};
+use mysql_lb_sandbox::Sandbox;
 use tokio::time::Instant;
 
 fn repl_opts(sb: &Sandbox, options: &str) -> LbOpts {

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_lb::sandbox::{PASSWORD, Sandbox, USER};
 use mysql_lb::{HostAddr, LbOpts, LoadBalancedConnection};
+use mysql_lb_sandbox::{PASSWORD, Sandbox, USER};
 
 /// A URL over the given ports with extra query options.
 pub fn url_for(ports: &[u16], options: &str) -> String {
@@ -42,7 +42,7 @@ pub const BOUND: Duration = Duration::from_secs(30);
 
 /// Replaces user `app` on every server with one of password `app-pw` and only `grants` (e.g.
 /// `SELECT ON *.*`): a user without SUPER, for whom `max_connections` and `read_only` hold.
-/// (Every sandbox has an `app` of its own, `mysql_lb::sandbox::APP_USER`, with wider grants.)
+/// (Every sandbox has an `app` of its own, `mysql_lb_sandbox::APP_USER`, with wider grants.)
 pub async fn create_app_user(sb: &Sandbox, grants: &str) {
     on_all(sb, "CREATE OR REPLACE USER app@'%' IDENTIFIED BY 'app-pw'").await;
     on_all(sb, &format!("GRANT {grants} TO app@'%'")).await;

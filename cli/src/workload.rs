@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mysql_lb::LbOpts;
-use mysql_lb::sandbox::Sandbox;
+use mysql_lb_sandbox::Sandbox;
 use tokio::time::Instant;
 
 use crate::driver::{Driver, Kind, Reconnect};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_lb::sandbox::{APP_USER, FaultProxy, ProxyMode, Sandbox};
+use mysql_lb_sandbox::{APP_USER, FaultProxy, ProxyMode, Sandbox};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;

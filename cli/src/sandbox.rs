@@ -2,13 +2,13 @@
 //!
 //! Benchmarks that compare clients (see `scripts/compare.sh`) need the same servers and the
 //! same faults for every client, including clients that are not Rust. This command owns the
-//! servers ([`mysql_lb::sandbox::Sandbox`]) and takes faults as text commands, so a shell
+//! servers ([`mysql_lb_sandbox::Sandbox`]) and takes faults as text commands, so a shell
 //! script can run it as a coprocess.
 //!
 //! Protocol. On start it prints ONE JSON line on stdout:
 //! `{"url": "...", "hosts": [{"host": "127.0.0.1", "port": P, "pid": N}, ...], "user": "lb",
 //! "password": "lb-secret"}`. The password is printed on purpose: it is the sandbox's fixed,
-//! public test password ([`mysql_lb::sandbox::PASSWORD`]) of throwaway servers bound to
+//! public test password ([`mysql_lb_sandbox::PASSWORD`]) of throwaway servers bound to
 //! 127.0.0.1, and the script needs it to build other clients' URLs. Then it reads one command
 //! a line and answers each with one line, `ok ...` or `error ...`:
 //! - `kill I`: SIGKILL server I; `pause I`: SIGSTOP it (answers once it is stopped);
@@ -26,7 +26,7 @@
 //! password and no privileges: what HAProxy's `option mysql-check` logs in as.
 
 use mysql_async::Value;
-use mysql_lb::sandbox::{PASSWORD, Sandbox, USER};
+use mysql_lb_sandbox::{PASSWORD, Sandbox, USER};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::signal::unix::{SignalKind, signal};

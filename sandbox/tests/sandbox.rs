@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use mysql_lb::sandbox::{FaultProxy, PASSWORD, ProxyMode, Sandbox, SandboxOptions, USER};
+use mysql_lb_sandbox::{FaultProxy, PASSWORD, ProxyMode, Sandbox, SandboxOptions, USER};
 use tokio::sync::OnceCell;
 
 /// Bound on anything that should succeed.

@@ -106,7 +106,7 @@ fn commands_answer_and_quit_stops_every_server() {
     let mut sb = Running::start("3");
     let json: Value = serde_json::from_str(&sb.line()).expect("first line is JSON");
     assert_eq!(json["user"], "lb");
-    assert_eq!(json["password"], mysql_lb::sandbox::PASSWORD);
+    assert_eq!(json["password"], mysql_lb_sandbox::PASSWORD);
     let pids = pids(&json);
     assert_eq!(pids.len(), 3);
     assert!(pids.iter().all(|&p| alive(p)), "{json}");
@@ -169,7 +169,7 @@ fn zero_servers_is_bad_input() {
 
 use std::sync::{Arc, Mutex};
 
-use mysql_lb::sandbox::Sandbox;
+use mysql_lb_sandbox::Sandbox;
 
 fn start_servers(n: usize) -> Sandbox {
     // Its own runtime on its own thread: the tests are plain #[test] functions.

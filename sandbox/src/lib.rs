@@ -1,4 +1,17 @@
-//! Real MariaDB servers and a TCP fault proxy, for tests and the `demo` command.
+//! `mysql_lb_sandbox`: real MariaDB servers and a TCP fault proxy, for `mysql_lb`'s tests and
+//! benches and for the `mysql-lb` command (`demo`, `bench --sandbox`, `soak`, `sandbox`).
+//!
+//! A package of its own in the workspace (`publish = false`): a service that depends on
+//! `mysql_lb` does not compile it. It does not depend on `mysql_lb` either, on purpose: the
+//! library's tests take it as a dev-dependency, and one that depended back on the library
+//! would link a second copy of it into them, with its own process-wide blacklist and stats.
+//! What the sandbox used to do to the library's state (clear a reused port from the
+//! blacklist) is replaced by a rule of its own: a port is never handed out twice in one
+//! process (`ports.rs`).
+//!
+//! Linux only: children are tied to their parent with `prctl(PR_SET_PDEATHSIG)`, servers are
+//! paused with `SIGSTOP` and watched through `/proc`, and the proxy relies on Linux's
+//! `shutdown(2)` of a listening socket; all of it through `libc`.
 //!
 //! A load balancer is only as good as its behaviour when hosts die, hang or drop
 //! connections, and mocks of the MySQL protocol do not reproduce how a real server and
@@ -15,6 +28,9 @@
 //! - `spawner.rs`: the single thread that forks every child, so children die with the process.
 //! - `exit.rs`: killing servers and removing dirs of undropped sandboxes at normal exit.
 //! - `tempdirs.rs`: naming the per-process temp dirs and sweeping those of dead processes.
+//! - `ports.rs`: within one process a port is never handed out twice (servers, proxies and
+//!   [`fresh_port`] share one set), so state the code under test keeps per host and port
+//!   (a blacklist, latency statistics) never carries over from one sandbox to a later one.
 //! - [`FaultProxy`] (`proxy.rs`): Pass / Latency / Blackhole / Reset / Refuse / CutReplyTo in
 //!   front of a server.
 //! - [`SandboxError`] (`error.rs`).
@@ -27,6 +43,7 @@
 mod cluster;
 mod error;
 mod exit;
+mod ports;
 mod proxy;
 mod replication;
 mod server;
@@ -36,6 +53,7 @@ mod template;
 
 pub use cluster::{Sandbox, SandboxOptions};
 pub use error::SandboxError;
+pub use ports::fresh_port;
 pub use proxy::{FaultProxy, ProxyMode};
 pub use replication::{APP_PASSWORD, APP_USER};
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mysql_lb::sandbox::Sandbox;
 use mysql_lb::{LbOpts, LoadBalancedConnection};
+use mysql_lb_sandbox::Sandbox;
 
 use crate::autoreconnect::DEFAULT_MAX_RECONNECTS;
 use crate::driver::{Kind, Reconnect};

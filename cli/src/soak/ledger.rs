@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use mysql_lb::sandbox::{APP_USER, Sandbox};
+use mysql_lb_sandbox::{APP_USER, Sandbox};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mysql_lb::sandbox::Sandbox;
+use mysql_lb_sandbox::Sandbox;
 
 use crate::autoreconnect::{ARTICLE_INITIAL_TIMEOUT, DEFAULT_MAX_RECONNECTS};
 use crate::driver::{Kind, Reconnect};

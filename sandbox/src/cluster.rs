@@ -4,8 +4,9 @@
 //! - Start-up copies a cached template data dir (see `template.rs`) instead of running
 //!   `mariadb-install-db` per server, spawns all servers before waiting for any, and waits by
 //!   reading their logs rather than polling, so three servers start in about a second.
-//! - Ports are found by binding port 0 and releasing it; a server that then loses the race
-//!   for its port ("Address already in use") is retried on a new one.
+//! - Ports are found by binding port 0 and releasing it, and never handed out twice in one
+//!   process (see `ports.rs`); a server that then loses the race for its port ("Address
+//!   already in use") is retried on a new one.
 //! - Servers die with the `Sandbox` (drop, including unwinding from a failed test) and with
 //!   the process (PDEATHSIG via the spawner thread, see `spawner.rs`); temp dirs of dead
 //!   processes are swept on the next start (see `tempdirs.rs`).
@@ -34,7 +35,7 @@ const RESTART_PORT_WAIT: Duration = Duration::from_secs(5);
 ///
 /// ```
 /// # use std::time::Duration;
-/// # use mysql_lb::sandbox::SandboxOptions;
+/// # use mysql_lb_sandbox::SandboxOptions;
 /// let opts = SandboxOptions::default()
 ///     .arg("--wait-timeout=1")
 ///     .arg("--max-connections=5")
@@ -184,11 +185,6 @@ impl Sandbox {
                 result = server.wait_ready(pending).await;
             }
             result?;
-            // The kernel hands out ports again; a server of an earlier sandbox in this process
-            // may have died on this one and still be on the process-wide blacklist.
-            let addr = crate::HostAddr::new("127.0.0.1", server.port());
-            crate::Blacklist::global().remove(&addr);
-            crate::stats::HostStats::of(&addr).reset_latency();
         }
         Ok(sandbox)
     }

@@ -32,8 +32,8 @@ mod load;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mysql_lb::sandbox::{APP_PASSWORD, APP_USER, FaultProxy, Sandbox};
 use mysql_lb::{LoadBalancedConnection, LoadBalancedPool};
+use mysql_lb_sandbox::{APP_PASSWORD, APP_USER, FaultProxy, Sandbox};
 use rand::RngExt;
 use tokio::sync::watch;
 use tokio::time::Instant;

@@ -347,14 +347,10 @@ fn copy_log(stderr: impl std::io::Read, mut log: std::fs::File, tx: oneshot::Sen
     }
 }
 
-/// A port that was free a moment ago (the OS picked it for a socket we then closed).
+/// A port that was free a moment ago and that no other server or proxy of this process ever
+/// had (see `ports.rs`).
 pub(crate) fn free_port() -> Result<u16, SandboxError> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .map_err(|e| SandboxError::io("finding a free port", e))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| SandboxError::io("finding a free port", e))
+    super::ports::fresh_port().map_err(|e| SandboxError::io("finding a free port", e))
 }
 
 /// Whether `path` fits in a Unix socket address (`sun_path` is 108 bytes with the NUL).

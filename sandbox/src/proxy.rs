@@ -242,10 +242,10 @@ impl std::fmt::Debug for FaultProxy {
 }
 
 impl FaultProxy {
-    /// Starts a proxy listening on 127.0.0.1 (a free port) and forwarding to `target`, in
-    /// [`ProxyMode::Pass`].
+    /// Starts a proxy listening on 127.0.0.1 (a free port no other server or proxy of this
+    /// process ever had) and forwarding to `target`, in [`ProxyMode::Pass`].
     pub async fn start(target: SocketAddr) -> io::Result<FaultProxy> {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        let listener = super::ports::bind_fresh()?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let control = listener.as_fd().try_clone_to_owned()?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use mysql_lb::sandbox::{APP_PASSWORD, APP_USER, Sandbox};
+use mysql_lb_sandbox::{APP_PASSWORD, APP_USER, Sandbox};
 
 /// Bound on anything that should succeed.
 const BOUND: Duration = Duration::from_secs(30);

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mysql_lb::sandbox::Sandbox;
+use mysql_lb_sandbox::Sandbox;
 use serde::Serialize;
 use tokio::time::Instant;
 

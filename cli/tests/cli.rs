@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use mysql_lb::sandbox::{PASSWORD, Sandbox, USER};
+use mysql_lb_sandbox::{PASSWORD, Sandbox, USER};
 use serde_json::Value;
 
 /// Two servers shared by the tests that do not hurt them.
@@ -62,10 +62,10 @@ fn json_of(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out.stdout)))
 }
 
-/// A 127.0.0.1 port that nothing listens on (bound, then released).
+/// A 127.0.0.1 port that nothing listens on (bound, then released), and that no sandbox
+/// server of this process will be given later.
 fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    mysql_lb_sandbox::fresh_port().expect("a free port")
 }
 
 fn closed_url() -> String {
