@@ -5,38 +5,45 @@
 //! handle moves to another host at once — it never sleeps waiting for a host, which is what
 //! makes Connector/J's `autoReconnect` swing from milliseconds to seconds when one replica dies.
 //!
-//! Where things are:
-//! - [`opts`]: the URL parser and the options table ([`LbOpts`]).
-//! - [`strategy`]: how a host is picked ([`BalanceStrategy`]).
-//! - [`blacklist`]: the process-wide, time-bounded blacklist ([`Blacklist`]).
-//! - [`checker`]: which errors mean "this host is bad" ([`ExceptionChecker`]).
-//! - [`balancer`]: picking a host and switching at once on failure ([`Balancer`]).
-//! - [`conn`]: the logical connection ([`LoadBalancedConnection`]).
-//! - [`pool`]: pooled connections over several hosts ([`LoadBalancedPool`]).
-//! - [`replication`]: sources and replicas, roles and lag checked, causal reads
-//!   ([`ReplicationPool`]).
-//! - [`stats`]: per-host response times and load, shared process-wide.
+//! What a user names is at the root:
+//! - [`LoadBalancedConnection`]: one logical connection over several hosts (implements
+//!   `mysql_async::prelude::Queryable`), and its [`LoadBalancedTransaction`].
+//! - [`LoadBalancedPool`]: pooled connections over several hosts.
+//! - [`ReplicationPool`]: sources and replicas, roles and lag checked, causal reads, and
+//!   [`ReplicationConnection`], routed by read-only mode.
+//! - [`LbOpts`]: the connection string and options (and [`LbOptsBuilder`] for code).
+//! - [`Error`], and [`Error::outcome`] for what an error means for the caller's data.
+//! - Extension points: [`BalanceStrategy`] (how a host is picked), [`ExceptionChecker`]
+//!   (which errors mean "this host is bad"), a shared [`Balancer`] or [`Blacklist`].
+//!
+//! Inside, modules import one way, down (`tests/layers.rs` checks it):
+//! `replication -> pool -> conn -> balancer -> {opts, strategy, blacklist, checker, stats}
+//! -> error -> addr`.
 
 #![warn(missing_docs)]
 
 mod addr;
-pub mod balancer;
-pub mod blacklist;
-pub mod checker;
-pub mod conn;
+mod balancer;
+mod blacklist;
+mod checker;
+mod conn;
 mod error;
-pub mod opts;
-pub mod pool;
-pub mod replication;
-pub mod stats;
-pub mod strategy;
+mod opts;
+mod pool;
+mod replication;
+mod stats;
+mod strategy;
 
 pub use balancer::Balancer;
 pub use blacklist::{Blacklist, BlacklistEntry};
 pub use checker::{ExceptionChecker, StandardChecker};
-pub use conn::{LbTransaction, LoadBalancedConnection};
+pub use conn::{LoadBalancedConnection, LoadBalancedTransaction};
 pub use error::{DataOutcome, Error, HostFailures, Result, UrlError, UrlErrorKind};
-pub use opts::{HostAddr, HostSpec, LbOpts, LbOptsBuilder, Mode, Role, StrategyKind};
+pub use opts::{
+    DEFAULT_PORT, HostAddr, HostSpec, LbOpts, LbOptsBuilder, Mode, Role, StrategyKind,
+    option_names, parse_duration,
+};
 pub use pool::{HostSnapshot, HostState, LoadBalancedPool};
 pub use replication::{ReplicationConnection, ReplicationPool};
+pub use stats::HostStats;
 pub use strategy::{BalanceStrategy, Candidate};

@@ -391,7 +391,7 @@ async fn a_commit_after_the_connection_was_killed_is_transaction_lost_not_applie
     within(conn.query_drop("SELECT 1")).await.unwrap();
 }
 
-/// The same ambiguity through [`mysql_lb::LbTransaction::commit`].
+/// The same ambiguity through [`mysql_lb::LoadBalancedTransaction::commit`].
 #[tokio::test]
 async fn lb_transaction_commit_whose_reply_is_lost_is_commit_unknown() {
     let sb = with_table(1).await;

@@ -7,7 +7,7 @@
 //! output, `to_json()`, or the error's Display and Debug forms.
 //!
 //! The option tables in `src/opts/mod.rs` and `README.md` (when there is one) are checked
-//! against `mysql_lb::opts::option_names()`.
+//! against `mysql_lb::option_names()`.
 
 use std::path::{Path, PathBuf};
 
@@ -208,10 +208,15 @@ fn fixture_names_are_unique_and_passwords_found() {
 }
 
 /// The rows of a Markdown option table (`| option | Connector/J names | default | … |`),
-/// as cells, from lines that may carry a `//!` prefix.
+/// as cells, from lines that may carry a `//!` or `///` prefix.
 fn table_rows(text: &str) -> Vec<Vec<String>> {
     text.lines()
-        .map(|l| l.trim_start().trim_start_matches("//!").trim())
+        .map(|l| {
+            l.trim_start()
+                .trim_start_matches("//!")
+                .trim_start_matches("///")
+                .trim()
+        })
         .filter(|l| l.starts_with('|'))
         .map(|l| {
             l.replace("\\|", "\u{0}")
@@ -226,7 +231,7 @@ fn table_rows(text: &str) -> Vec<Vec<String>> {
 fn check_documented(doc_name: &str, text: &str) -> Vec<String> {
     let rows = table_rows(text);
     let mut failures = Vec::new();
-    for (name, aliases, default) in mysql_lb::opts::option_names() {
+    for (name, aliases, default) in mysql_lb::option_names() {
         let quoted = format!("`{name}`");
         let Some(row) = rows.iter().find(|r| r.first() == Some(&quoted)) else {
             failures.push(format!("{doc_name}: no table row for option `{name}`"));
@@ -255,7 +260,7 @@ fn check_documented(doc_name: &str, text: &str) -> Vec<String> {
 
 #[test]
 fn documented_tables_list_every_option() {
-    let names = mysql_lb::opts::option_names();
+    let names = mysql_lb::option_names();
     assert!(
         names.len() >= 20,
         "option_names() lists {} options",

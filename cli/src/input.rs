@@ -15,7 +15,7 @@ pub(crate) fn lb_opts(url: &str) -> Result<LbOpts, Outcome> {
 
 /// A clap value parser for durations with a unit (`500ms`, `10s`, `1.5s`).
 pub(crate) fn duration(value: &str) -> Result<Duration, String> {
-    mysql_lb::opts::parse_duration(value)
+    mysql_lb::parse_duration(value)
 }
 
 /// The runtime of one subcommand: two workers, like the machine this is measured on.

@@ -14,7 +14,7 @@
 //!    `COMMIT` that was sent: the server may have committed before the connection died, so the
 //!    caller hears [`Error::CommitUnknown`](crate::Error::CommitUnknown) (Connector/J's
 //!    SQLSTATE 08007, "transaction resolution unknown"). A transaction the caller abandoned
-//!    (an `LbTransaction` dropped without commit or rollback) needs no report.
+//!    (an `LoadBalancedTransaction` dropped without commit or rollback) needs no report.
 //! 2. **The session was pinned** (a temporary table, a user variable, a lock): the state is
 //!    gone; [`Error::SessionLost`](crate::Error::SessionLost). If the statement that met the
 //!    failure may have written, the caller first hears that

@@ -370,7 +370,10 @@ impl LoadBalancedConnection {
     }
 
     /// Starts a transaction on a host chosen now; it stays there until commit or rollback.
-    pub async fn start_transaction(&mut self, opts: TxOpts) -> Result<LbTransaction<'_>, Error> {
+    pub async fn start_transaction(
+        &mut self,
+        opts: TxOpts,
+    ) -> Result<LoadBalancedTransaction<'_>, Error> {
         if self.in_transaction() {
             return Err(Error::Mysql(
                 mysql_async::DriverError::NestedTransaction.into(),
@@ -398,7 +401,7 @@ impl LoadBalancedConnection {
             sql.push_str(&traits.join(", "));
         }
         self.query_drop(sql).await?;
-        Ok(LbTransaction {
+        Ok(LoadBalancedTransaction {
             conn: self,
             done: false,
         })
@@ -1023,12 +1026,12 @@ impl Detached {
 /// A transaction on a [`LoadBalancedConnection`]. Statements run through it (it dereferences
 /// to the connection). Dropped without `commit` or `rollback`, it is rolled back before the
 /// connection's next statement.
-pub struct LbTransaction<'a> {
+pub struct LoadBalancedTransaction<'a> {
     conn: &'a mut LoadBalancedConnection,
     done: bool,
 }
 
-impl LbTransaction<'_> {
+impl LoadBalancedTransaction<'_> {
     /// Commits.
     pub async fn commit(mut self) -> Result<(), Error> {
         self.done = true;
@@ -1048,20 +1051,20 @@ impl LbTransaction<'_> {
     }
 }
 
-impl std::ops::Deref for LbTransaction<'_> {
+impl std::ops::Deref for LoadBalancedTransaction<'_> {
     type Target = LoadBalancedConnection;
     fn deref(&self) -> &LoadBalancedConnection {
         self.conn
     }
 }
 
-impl std::ops::DerefMut for LbTransaction<'_> {
+impl std::ops::DerefMut for LoadBalancedTransaction<'_> {
     fn deref_mut(&mut self) -> &mut LoadBalancedConnection {
         self.conn
     }
 }
 
-impl Drop for LbTransaction<'_> {
+impl Drop for LoadBalancedTransaction<'_> {
     fn drop(&mut self) {
         if !self.done && self.conn.in_transaction() {
             self.conn.pending_rollback = true;

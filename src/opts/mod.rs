@@ -1,75 +1,5 @@
-//! Connection options: the parsed form of a multi-host connection string.
-//!
-//! [`LbOpts`] is built from a URL ([`str::parse`]) or with [`LbOpts::builder`]; both run the
-//! same checks. A URL lists hosts separated by commas, then options as query parameters:
-//!
-//! ```text
-//! mysql://user:pass@h1:3306,h2:3307,[::1]:3308/db?strategy=bestResponseTime&blacklist_timeout=5s
-//! jdbc:mysql:loadbalance://h1,h2/db?user=app&password=secret&loadBalanceBlocklistTimeout=5000
-//! jdbc:mysql:replication://address=(host=src)(port=3306)(type=source),(host=r1,port=3306,type=replica)/db
-//! ```
-//!
-//! # Schemes
-//!
-//! | scheme | mode | default strategy |
-//! |---|---|---|
-//! | `mysql://`, `mariadb://` | load balancing | `random` |
-//! | `[jdbc:]mysql:loadbalance://`, `[jdbc:]mariadb:loadbalance://` | load balancing | `random` |
-//! | `jdbc:mysql://`, `[jdbc:]mysql:failover://`, `[jdbc:]mariadb:failover\|sequential://` | failover: first host first | `sequential` |
-//! | `[jdbc:]mysql:replication://`, `[jdbc:]mariadb:replication://` | sources and replicas | `random` |
-//!
-//! Hosts: `host`, `host:port` (default port 3306), `[IPv6]:port`,
-//! `address=(host=h)(port=p)(type=replica)`, `(host=h,port=p,type=source)`. In a replication
-//! URL, hosts without `type` make the first host the source and the rest replicas, as in
-//! Connector/J; other URLs refuse `type=source|replica`. `user` and `password` may be given as
-//! query parameters instead. The database is one path segment, as the servers take a name: at
-//! most 64 characters, no control character (`%00` would cut it short in the handshake), none
-//! beyond U+FFFF, no space at the end.
-//!
-//! # Options
-//!
-//! Our names are snake_case; Connector/J's names are accepted where one exists and keep
-//! Connector/J's unit (bare milliseconds). Our durations need a unit: `250ms`, `5s`, `2m`.
-//!
-//! | option | Connector/J names | default | meaning |
-//! |---|---|---|---|
-//! | `strategy` | `ha.loadBalanceStrategy`, `loadBalanceStrategy` | `random` | how a host is picked: `random`, `bestResponseTime`, `roundRobin`, `serverAffinity`, `sequential`, `peakEwma` |
-//! | `server_affinity_order` | `serverAffinityOrder` | none | hosts in order of preference, `h1:p1,h2:p2`, for `serverAffinity` |
-//! | `blacklist_timeout` | `loadBalanceBlacklistTimeout`, `loadBalanceBlocklistTimeout` | `10s` | how long a failed host stays on the process-wide blacklist; `0` turns it off |
-//! | `connect_timeout` | `connectTimeout` | `2s` | bound on TCP connect plus handshake, per host tried |
-//! | `socket_timeout` | `socketTimeout` | `0` (off) | bound on each statement; on expiry the connection is dropped and the host blacklisted |
-//! | `ping_timeout` | `loadBalancePingTimeout` | `1s` | bound on a validation ping |
-//! | `idle_ping_after` | | `1s` | a connection idle longer than this is pinged before reuse |
-//! | `validate_on_swap` | `loadBalanceValidateConnectionOnSwapServer` | `false` | ping a connection before moving to it |
-//! | `retries_all_down` | `retriesAllDown` | `1` | rounds over all hosts when all fail, with no sleep in between: 1 to 1000 |
-//! | `autocommit_threshold` | `loadBalanceAutoCommitStatementThreshold` | `0` (never) | in autocommit, rebalance after this many statements |
-//! | `autocommit_regex` | `loadBalanceAutoCommitStatementRegex` | none | only statements matching it count toward the threshold |
-//! | `failover_sqlstates` | `loadBalanceSQLStateFailover` | none | more SQLSTATE prefixes that mean "host is bad" (class `08` always does) |
-//! | `failover_codes` | | none | more server error codes that mean "host is bad" |
-//! | `retry_reads` | | `true` | retry a failed read once on another host, in autocommit |
-//! | `latency_decay` | | `10s` | how fast response-time averages forget (`bestResponseTime`, `peakEwma`) |
-//! | `read_from_source_when_no_replicas` | `readFromSourceWhenNoReplicas`, `readFromMasterWhenNoSlaves` | `false` | reads go to the source when no replica is up |
-//! | `allow_source_down_connections` | `allowSourceDownConnections`, `allowMasterDownConnections` | `false` | a replication pool may start while no source is up |
-//! | `allow_replica_down_connections` | `allowReplicaDownConnections`, `allowSlaveDownConnections` | `false` | a replication pool may start while no replica is up |
-//! | `max_replication_lag` | | `0` (off) | a replica further behind is left out of reads |
-//! | `causal_reads` | | `false` | a read after a write through the same pool waits until the replica has the write |
-//! | `causal_read_timeout` | | `1s` | how long a causal read waits before going to the source |
-//! | `acquire_timeout` | | `5s` | bound on getting a connection from a pool |
-//! | `health_check_interval` | | `1s` | how often a replication pool reads each host's `read_only` and lag |
-//!
-//! `mysql_async`'s own parameters (`pool_min`, `pool_max`, `inactive_connection_ttl`,
-//! `conn_ttl`, `abs_conn_ttl`, `abs_conn_ttl_jitter`, `tcp_keepalive`, `tcp_nodelay`,
-//! `max_allowed_packet`, `wait_timeout`, `stmt_cache_size`, `reset_connection`,
-//! `client_found_rows`, `compression`, `secure_auth`, `enable_cleartext_plugin`,
-//! `ttl_check_interval`) are passed on to every host with mysql_async's units. Their numbers
-//! are checked when the options are parsed or built: `pool_max` 1 to 100000 and `pool_min` 0
-//! to `pool_max` (connections per host); `inactive_connection_ttl`, `conn_ttl`,
-//! `abs_conn_ttl`, `abs_conn_ttl_jitter` 0 to 31536000 seconds (a year);
-//! `ttl_check_interval` and `wait_timeout` 1 to 31536000 seconds; `tcp_keepalive` 1000 to
-//! 32767000 ms; `max_allowed_packet` 1024 to 1073741824 bytes; `stmt_cache_size` 0 to
-//! 1048576. Our durations are at most a year.
-//! `prefer_socket` is always off (it would route around the host list), and TLS options are
-//! refused in this build.
+//! Connection options: the parsed form of a multi-host connection string ([`LbOpts`], whose
+//! docs have the table of options).
 
 mod host;
 pub(crate) mod table;
@@ -107,8 +37,8 @@ pub fn option_names() -> Vec<(&'static str, &'static [&'static str], &'static st
 ///
 /// ```
 /// # use std::time::Duration;
-/// assert_eq!(mysql_lb::opts::parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-/// assert!(mysql_lb::opts::parse_duration("5").is_err());
+/// assert_eq!(mysql_lb::parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+/// assert!(mysql_lb::parse_duration("5").is_err());
 /// ```
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     value::duration(value)
@@ -148,8 +78,78 @@ impl fmt::Debug for StrategyChoice {
     }
 }
 
-/// Parsed connection options for a set of hosts. See the [module docs](self) for the table
-/// of options and their defaults.
+/// Parsed connection options for a set of hosts.
+///
+/// [`LbOpts`] is built from a URL ([`str::parse`]) or with [`LbOpts::builder`]; both run the
+/// same checks. A URL lists hosts separated by commas, then options as query parameters:
+///
+/// ```text
+/// mysql://user:pass@h1:3306,h2:3307,[::1]:3308/db?strategy=bestResponseTime&blacklist_timeout=5s
+/// jdbc:mysql:loadbalance://h1,h2/db?user=app&password=secret&loadBalanceBlocklistTimeout=5000
+/// jdbc:mysql:replication://address=(host=src)(port=3306)(type=source),(host=r1,port=3306,type=replica)/db
+/// ```
+///
+/// # Schemes
+///
+/// | scheme | mode | default strategy |
+/// |---|---|---|
+/// | `mysql://`, `mariadb://` | load balancing | `random` |
+/// | `[jdbc:]mysql:loadbalance://`, `[jdbc:]mariadb:loadbalance://` | load balancing | `random` |
+/// | `jdbc:mysql://`, `[jdbc:]mysql:failover://`, `[jdbc:]mariadb:failover\|sequential://` | failover: first host first | `sequential` |
+/// | `[jdbc:]mysql:replication://`, `[jdbc:]mariadb:replication://` | sources and replicas | `random` |
+///
+/// Hosts: `host`, `host:port` (default port 3306), `[IPv6]:port`,
+/// `address=(host=h)(port=p)(type=replica)`, `(host=h,port=p,type=source)`. In a replication
+/// URL, hosts without `type` make the first host the source and the rest replicas, as in
+/// Connector/J; other URLs refuse `type=source|replica`. `user` and `password` may be given as
+/// query parameters instead. The database is one path segment, as the servers take a name: at
+/// most 64 characters, no control character (`%00` would cut it short in the handshake), none
+/// beyond U+FFFF, no space at the end.
+///
+/// # Options
+///
+/// Our names are snake_case; Connector/J's names are accepted where one exists and keep
+/// Connector/J's unit (bare milliseconds). Our durations need a unit: `250ms`, `5s`, `2m`.
+///
+/// | option | Connector/J names | default | meaning |
+/// |---|---|---|---|
+/// | `strategy` | `ha.loadBalanceStrategy`, `loadBalanceStrategy` | `random` | how a host is picked: `random`, `bestResponseTime`, `roundRobin`, `serverAffinity`, `sequential`, `peakEwma` |
+/// | `server_affinity_order` | `serverAffinityOrder` | none | hosts in order of preference, `h1:p1,h2:p2`, for `serverAffinity` |
+/// | `blacklist_timeout` | `loadBalanceBlacklistTimeout`, `loadBalanceBlocklistTimeout` | `10s` | how long a failed host stays on the process-wide blacklist; `0` turns it off |
+/// | `connect_timeout` | `connectTimeout` | `2s` | bound on TCP connect plus handshake, per host tried |
+/// | `socket_timeout` | `socketTimeout` | `0` (off) | bound on each statement; on expiry the connection is dropped and the host blacklisted |
+/// | `ping_timeout` | `loadBalancePingTimeout` | `1s` | bound on a validation ping |
+/// | `idle_ping_after` | | `1s` | a connection idle longer than this is pinged before reuse |
+/// | `validate_on_swap` | `loadBalanceValidateConnectionOnSwapServer` | `false` | ping a connection before moving to it |
+/// | `retries_all_down` | `retriesAllDown` | `1` | rounds over all hosts when all fail, with no sleep in between: 1 to 1000 |
+/// | `autocommit_threshold` | `loadBalanceAutoCommitStatementThreshold` | `0` (never) | in autocommit, rebalance after this many statements |
+/// | `autocommit_regex` | `loadBalanceAutoCommitStatementRegex` | none | only statements matching it count toward the threshold |
+/// | `failover_sqlstates` | `loadBalanceSQLStateFailover` | none | more SQLSTATE prefixes that mean "host is bad" (class `08` always does) |
+/// | `failover_codes` | | none | more server error codes that mean "host is bad" |
+/// | `retry_reads` | | `true` | retry a failed read once on another host, in autocommit |
+/// | `latency_decay` | | `10s` | how fast response-time averages forget (`bestResponseTime`, `peakEwma`) |
+/// | `read_from_source_when_no_replicas` | `readFromSourceWhenNoReplicas`, `readFromMasterWhenNoSlaves` | `false` | reads go to the source when no replica is up |
+/// | `allow_source_down_connections` | `allowSourceDownConnections`, `allowMasterDownConnections` | `false` | a replication pool may start while no source is up |
+/// | `allow_replica_down_connections` | `allowReplicaDownConnections`, `allowSlaveDownConnections` | `false` | a replication pool may start while no replica is up |
+/// | `max_replication_lag` | | `0` (off) | a replica further behind is left out of reads |
+/// | `causal_reads` | | `false` | a read after a write through the same pool waits until the replica has the write |
+/// | `causal_read_timeout` | | `1s` | how long a causal read waits before going to the source |
+/// | `acquire_timeout` | | `5s` | bound on getting a connection from a pool |
+/// | `health_check_interval` | | `1s` | how often a replication pool reads each host's `read_only` and lag |
+///
+/// `mysql_async`'s own parameters (`pool_min`, `pool_max`, `inactive_connection_ttl`,
+/// `conn_ttl`, `abs_conn_ttl`, `abs_conn_ttl_jitter`, `tcp_keepalive`, `tcp_nodelay`,
+/// `max_allowed_packet`, `wait_timeout`, `stmt_cache_size`, `reset_connection`,
+/// `client_found_rows`, `compression`, `secure_auth`, `enable_cleartext_plugin`,
+/// `ttl_check_interval`) are passed on to every host with mysql_async's units. Their numbers
+/// are checked when the options are parsed or built: `pool_max` 1 to 100000 and `pool_min` 0
+/// to `pool_max` (connections per host); `inactive_connection_ttl`, `conn_ttl`,
+/// `abs_conn_ttl`, `abs_conn_ttl_jitter` 0 to 31536000 seconds (a year);
+/// `ttl_check_interval` and `wait_timeout` 1 to 31536000 seconds; `tcp_keepalive` 1000 to
+/// 32767000 ms; `max_allowed_packet` 1024 to 1073741824 bytes; `stmt_cache_size` 0 to
+/// 1048576. Our durations are at most a year.
+/// `prefer_socket` is always off (it would route around the host list), and TLS options are
+/// refused in this build.
 #[derive(Clone)]
 pub struct LbOpts {
     pub(crate) hosts: Vec<HostSpec>,

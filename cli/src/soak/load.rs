@@ -7,7 +7,7 @@
 //! For every write attempt the task records its key, how many parts it wrote and what it was
 //! told: Ok, or the `DataOutcome` of the error (`mysql_lb::Error::outcome`). An error at any
 //! statement of a transaction is that transaction's answer, and the transaction is abandoned:
-//! the API style drops its `LbTransaction` (the library rolls it back), the text style sends
+//! the API style drops its `LoadBalancedTransaction` (the library rolls it back), the text style sends
 //! `ROLLBACK`.
 //!
 //! Every statement, connect and checkout runs under a 30 s safety net (`tokio::time::timeout`)
@@ -46,7 +46,7 @@ pub(super) enum Told {
 pub(super) enum How {
     /// One `INSERT` in autocommit.
     Insert,
-    /// `start_transaction`, inserts through the `LbTransaction`, `commit()`.
+    /// `start_transaction`, inserts through the `LoadBalancedTransaction`, `commit()`.
     TxApi,
     /// `BEGIN`, inserts, `COMMIT` as text.
     TxText,
@@ -185,7 +185,7 @@ fn variant(value: &impl std::fmt::Debug) -> String {
     text[..end].to_owned()
 }
 
-/// The `LbTransaction`/connect/checkout results are `mysql_lb::Error`; turning them into the
+/// The `LoadBalancedTransaction`/connect/checkout results are `mysql_lb::Error`; turning them into the
 /// `mysql_async::Error` a statement returns lets [`Error::outcome`], the library's one
 /// definition of what an error means for the data, answer for them too.
 async fn lb<T>(fut: impl Future<Output = Result<T, Error>>) -> mysql_async::Result<T> {
