@@ -773,3 +773,53 @@ async fn a_failed_query_iter_in_a_pinned_session_reports_it_and_unpins() {
     }
     assert_eq!(seen.len(), 2, "the handle never left one host: {seen:?}");
 }
+
+// ---- classification: only what cannot write is retried ----
+
+/// `SELECT bump()` calls a stored function that inserts. Its reply is cut after the server
+/// ran it; the handle must not run it again on the other address of the same server (that
+/// would insert twice).
+#[tokio::test]
+async fn a_select_calling_a_stored_function_is_never_retried() {
+    let sb = with_table(1).await;
+    sb.exec(
+        0,
+        "CREATE FUNCTION app.bump() RETURNS INT MODIFIES SQL DATA \
+         BEGIN INSERT INTO app.t VALUES (7); RETURN 1; END",
+    )
+    .await
+    .unwrap();
+    // Two addresses of one server: the proxy first (sequential), the server itself second.
+    let proxy = FaultProxy::start(sb.addr(0)).await.unwrap();
+    let lb_opts = url_for(&[proxy.port(), sb.port(0)], "strategy=sequential")
+        .parse()
+        .unwrap();
+    let mut conn = within(LoadBalancedConnection::connect(lb_opts))
+        .await
+        .unwrap();
+    proxy.set_mode(ProxyMode::CutReplyTo("SELECT app.bump"));
+    let r = within(conn.query_first::<i64, _>("SELECT app.bump()")).await;
+    let e = expect_lb_err!(r, Error::WriteNotRetried { .. });
+    assert_eq!(Error::outcome(&e), DataOutcome::Unknown);
+    assert_eq!(keys(&sb, 0).await, vec![7], "inserted once, not twice");
+}
+
+/// A read that sets a user variable pins the session: with a rebalance after every
+/// statement, the variable is read back from the host that set it, every time.
+#[tokio::test]
+async fn a_user_variable_set_by_a_select_pins_the_session() {
+    let sb = with_table(2).await;
+    let lb_opts = opts(&sb, "autocommit_threshold=1");
+    let mut conn = within(LoadBalancedConnection::connect(lb_opts))
+        .await
+        .unwrap();
+    within(conn.query_drop("SELECT @x := @@port"))
+        .await
+        .unwrap();
+    let first: Option<i64> = within(conn.query_first("SELECT @x")).await.unwrap();
+    for _ in 0..20 {
+        let again: Option<i64> = within(conn.query_first("SELECT @x")).await.unwrap();
+        assert_eq!(again, first, "the variable was read on another host");
+    }
+    assert_eq!(conn.pinned_by(), Some("a user variable"));
+}
