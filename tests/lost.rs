@@ -57,6 +57,21 @@ async fn with_table(n: usize) -> Sandbox {
     sb
 }
 
+/// A handle over the sandbox's servers with extra options.
+async fn connect(sb: &Sandbox, options: &str) -> LoadBalancedConnection {
+    within(LoadBalancedConnection::connect(opts(sb, options)))
+        .await
+        .unwrap()
+}
+
+/// `BEGIN` and an insert of 1 into `app.t`: an open transaction with a row in it.
+async fn begin_with_row(conn: &mut LoadBalancedConnection) {
+    within(conn.query_drop("BEGIN")).await.unwrap();
+    within(conn.query_drop("INSERT INTO app.t VALUES (1)"))
+        .await
+        .unwrap();
+}
+
 /// The rows of `app.t` on server `i`, read over a fresh connection (committed data only).
 async fn keys(sb: &Sandbox, i: usize) -> Vec<i64> {
     sb.sql(i, "SELECT k FROM app.t ORDER BY k")
@@ -140,16 +155,8 @@ async fn assert_never_blacklisted(hosts: &[HostAddr]) {
 #[tokio::test]
 async fn a_transaction_killed_while_idle_is_lost_not_split() {
     let sb = with_table(1).await;
-    let mut conn = within(LoadBalancedConnection::connect(opts(
-        &sb,
-        "idle_ping_after=100ms",
-    )))
-    .await
-    .unwrap();
-    within(conn.query_drop("BEGIN")).await.unwrap();
-    within(conn.query_drop("INSERT INTO app.t VALUES (1)"))
-        .await
-        .unwrap();
+    let mut conn = connect(&sb, "idle_ping_after=100ms").await;
+    begin_with_row(&mut conn).await;
     kill_current(&sb, &mut conn).await;
     tokio::time::sleep(IDLE).await;
 
@@ -176,16 +183,8 @@ async fn a_transaction_killed_while_idle_is_lost_not_split() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_whose_statement_was_cancelled_is_lost_not_split() {
     let sb = with_table(1).await;
-    let mut conn = within(LoadBalancedConnection::connect(opts(
-        &sb,
-        "idle_ping_after=100ms",
-    )))
-    .await
-    .unwrap();
-    within(conn.query_drop("BEGIN")).await.unwrap();
-    within(conn.query_drop("INSERT INTO app.t VALUES (1)"))
-        .await
-        .unwrap();
+    let mut conn = connect(&sb, "idle_ping_after=100ms").await;
+    begin_with_row(&mut conn).await;
     let cancelled = tokio::time::timeout(
         Duration::from_millis(100),
         conn.query_drop("SELECT SLEEP(2)"),
@@ -210,12 +209,7 @@ async fn a_transaction_whose_statement_was_cancelled_is_lost_not_split() {
 #[tokio::test]
 async fn an_implicit_transaction_with_autocommit_off_is_lost_not_split() {
     let sb = with_table(1).await;
-    let mut conn = within(LoadBalancedConnection::connect(opts(
-        &sb,
-        "idle_ping_after=100ms",
-    )))
-    .await
-    .unwrap();
+    let mut conn = connect(&sb, "idle_ping_after=100ms").await;
     within(conn.set_autocommit(false)).await.unwrap();
     within(conn.query_drop("INSERT INTO app.t VALUES (1)"))
         .await
@@ -241,10 +235,7 @@ async fn a_pooled_transaction_killed_while_idle_is_lost_not_split() {
     let sb = with_table(1).await;
     let pool = LoadBalancedPool::new(opts(&sb, "idle_ping_after=100ms"));
     let mut conn = within(pool.get_conn()).await.unwrap();
-    within(conn.query_drop("BEGIN")).await.unwrap();
-    within(conn.query_drop("INSERT INTO app.t VALUES (1)"))
-        .await
-        .unwrap();
+    begin_with_row(&mut conn).await;
     kill_current(&sb, &mut conn).await;
     tokio::time::sleep(IDLE).await;
 
@@ -267,16 +258,8 @@ async fn a_pooled_transaction_killed_while_idle_is_lost_not_split() {
 #[tokio::test]
 async fn a_transaction_across_a_server_restart_is_lost_not_split() {
     let sb = with_table(1).await;
-    let mut conn = within(LoadBalancedConnection::connect(opts(
-        &sb,
-        "idle_ping_after=100ms",
-    )))
-    .await
-    .unwrap();
-    within(conn.query_drop("BEGIN")).await.unwrap();
-    within(conn.query_drop("INSERT INTO app.t VALUES (1)"))
-        .await
-        .unwrap();
+    let mut conn = connect(&sb, "idle_ping_after=100ms").await;
+    begin_with_row(&mut conn).await;
     within(sb.restart(0)).await.unwrap();
     tokio::time::sleep(IDLE).await;
 
@@ -293,12 +276,7 @@ async fn a_transaction_across_a_server_restart_is_lost_not_split() {
 #[tokio::test]
 async fn a_user_variable_killed_while_idle_is_session_lost_not_null() {
     let sb = Sandbox::start(1).await.unwrap();
-    let mut conn = within(LoadBalancedConnection::connect(opts(
-        &sb,
-        "idle_ping_after=100ms",
-    )))
-    .await
-    .unwrap();
+    let mut conn = connect(&sb, "idle_ping_after=100ms").await;
     within(conn.query_drop("SET @v = 42")).await.unwrap();
     let v: Option<Option<i64>> = within(conn.query_first("SELECT @v")).await.unwrap();
     assert_eq!(v, Some(Some(42)));
@@ -315,16 +293,8 @@ async fn a_user_variable_killed_while_idle_is_session_lost_not_null() {
 #[tokio::test]
 async fn a_transaction_killed_just_before_a_statement_is_lost() {
     let sb = with_table(1).await;
-    let mut conn = within(LoadBalancedConnection::connect(opts(
-        &sb,
-        "idle_ping_after=60s",
-    )))
-    .await
-    .unwrap();
-    within(conn.query_drop("BEGIN")).await.unwrap();
-    within(conn.query_drop("INSERT INTO app.t VALUES (1)"))
-        .await
-        .unwrap();
+    let mut conn = connect(&sb, "idle_ping_after=60s").await;
+    begin_with_row(&mut conn).await;
     kill_current(&sb, &mut conn).await;
 
     let r = within(conn.query_drop("INSERT INTO app.t VALUES (2)")).await;
@@ -347,10 +317,7 @@ async fn a_commit_whose_reply_is_lost_is_commit_unknown() {
     let mut conn = within(LoadBalancedConnection::connect(lb_opts))
         .await
         .unwrap();
-    within(conn.query_drop("BEGIN")).await.unwrap();
-    within(conn.query_drop("INSERT INTO app.t VALUES (1)"))
-        .await
-        .unwrap();
+    begin_with_row(&mut conn).await;
     proxy.set_mode(ProxyMode::CutReplyTo("COMMIT"));
 
     let r = within(conn.query_drop("COMMIT")).await;
@@ -371,16 +338,8 @@ async fn a_commit_whose_reply_is_lost_is_commit_unknown() {
 #[tokio::test]
 async fn a_commit_after_the_connection_was_killed_is_transaction_lost_not_applied() {
     let sb = with_table(1).await;
-    let mut conn = within(LoadBalancedConnection::connect(opts(
-        &sb,
-        "idle_ping_after=100ms",
-    )))
-    .await
-    .unwrap();
-    within(conn.query_drop("BEGIN")).await.unwrap();
-    within(conn.query_drop("INSERT INTO app.t VALUES (1)"))
-        .await
-        .unwrap();
+    let mut conn = connect(&sb, "idle_ping_after=100ms").await;
+    begin_with_row(&mut conn).await;
     kill_current(&sb, &mut conn).await;
     tokio::time::sleep(IDLE).await;
 
@@ -628,12 +587,7 @@ fn two_simultaneous_removals_both_take_effect() {
 #[tokio::test]
 async fn a_killed_connection_does_not_blacklist_its_host() {
     let sb = Sandbox::start(3).await.unwrap();
-    let mut conn = within(LoadBalancedConnection::connect(opts(
-        &sb,
-        "idle_ping_after=60s",
-    )))
-    .await
-    .unwrap();
+    let mut conn = connect(&sb, "idle_ping_after=60s").await;
     within(conn.query_drop("SELECT 1")).await.unwrap();
     let i = kill_current(&sb, &mut conn).await;
     let port = within(served_by(&mut conn)).await;
@@ -646,12 +600,7 @@ async fn a_killed_connection_does_not_blacklist_its_host() {
 async fn a_wait_timeout_close_does_not_blacklist_the_host() {
     let sb = Sandbox::start(3).await.unwrap();
     on_all(&sb, "SET GLOBAL wait_timeout = 1").await;
-    let mut conn = within(LoadBalancedConnection::connect(opts(
-        &sb,
-        "idle_ping_after=60s",
-    )))
-    .await
-    .unwrap();
+    let mut conn = connect(&sb, "idle_ping_after=60s").await;
     within(conn.query_drop("SELECT 1")).await.unwrap();
     let id = connection_id(&mut conn).await;
     let i = index_of(&sb, conn.current_host().unwrap());
@@ -668,12 +617,7 @@ async fn a_wait_timeout_close_does_not_blacklist_the_host() {
 #[tokio::test]
 async fn a_statement_timeout_does_not_blacklist_any_host() {
     let sb = Sandbox::start(2).await.unwrap();
-    let mut conn = within(LoadBalancedConnection::connect(opts(
-        &sb,
-        "socket_timeout=1s",
-    )))
-    .await
-    .unwrap();
+    let mut conn = connect(&sb, "socket_timeout=1s").await;
     within(conn.query_drop("SELECT 1")).await.unwrap();
     let r = within(conn.query_drop("SELECT SLEEP(1.5)")).await;
     let e = r.expect_err("SELECT SLEEP(1.5) beat a 1 s socket_timeout");
@@ -686,12 +630,7 @@ async fn a_statement_timeout_does_not_blacklist_any_host() {
 #[tokio::test]
 async fn a_sigkilled_server_is_blacklisted() {
     let sb = Sandbox::start(3).await.unwrap();
-    let mut conn = within(LoadBalancedConnection::connect(opts(
-        &sb,
-        "idle_ping_after=60s&connect_timeout=1s",
-    )))
-    .await
-    .unwrap();
+    let mut conn = connect(&sb, "idle_ping_after=60s&connect_timeout=1s").await;
     within(conn.query_drop("SELECT 1")).await.unwrap();
     let i = index_of(&sb, conn.current_host().unwrap());
     sb.kill(i);
