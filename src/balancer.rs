@@ -109,6 +109,25 @@ impl Balancer {
         &self.blacklist
     }
 
+    /// A plain `mysql_async::Conn` to a host the strategy picks, for crates that take one
+    /// (bb8, deadpool, diesel-async): the blacklist is honoured, each host tried is bounded by
+    /// `connect_timeout`, a host the exception checker blames is blacklisted and the next one
+    /// tried at once, as [`crate::LoadBalancedConnection`] does when it connects.
+    ///
+    /// What it does not do: after this call the connection is the caller's, and nothing
+    /// watches it. A statement that fails on it is not retried, a transaction it loses is not
+    /// reported as lost, a host that dies under it is blacklisted only when the next
+    /// connect fails, no `socket_timeout` applies, and no statistics are kept for the
+    /// response-time strategies. Failover happens at the next connect (a pool's next
+    /// checkout), never in the middle of a statement.
+    pub async fn connect(&self) -> Result<mysql_async::Conn, Error> {
+        let all: Vec<usize> = (0..self.hosts.len()).collect();
+        let (_, conn) = self
+            .establish(None, &all, None, |i| mysql_async::Conn::new(self.mysql_opts(i)))
+            .await?;
+        Ok(conn)
+    }
+
     /// The address of host `i`.
     pub(crate) fn addr(&self, i: usize) -> &HostAddr {
         &self.hosts[i].spec.addr

@@ -22,6 +22,12 @@
 
 #![warn(missing_docs)]
 
+#[cfg(all(feature = "rustls", feature = "native-tls"))]
+compile_error!(
+    "mysql_lb: the features `rustls` (a default) and `native-tls` exclude each other, as in \
+     mysql_async; for native-tls use `default-features = false, features = [\"native-tls\"]`"
+);
+
 mod addr;
 mod balancer;
 mod blacklist;
