@@ -34,7 +34,8 @@ use tokio::time::timeout;
 
 use crate::blacklist::{Admission, Blacklist};
 use crate::checker::{ExceptionChecker, StandardChecker};
-use crate::error::{Error, HostFailures};
+use crate::dial::Dialer;
+use crate::error::{Error, HostFailures, READ_ONLY_CODES, is_read_only_refusal};
 use crate::opts::{HostAddr, HostSpec, LbOpts, StrategyChoice};
 use crate::stats::HostStats;
 use crate::strategy::{BalanceStrategy, Candidate};
@@ -43,8 +44,8 @@ use crate::strategy::{BalanceStrategy, Candidate};
 pub(crate) struct Host {
     pub spec: HostSpec,
     pub stats: Arc<HostStats>,
-    /// What `mysql_async` dials for this host, built once.
-    my_opts: mysql_async::Opts,
+    /// How connections to this host are opened (options built once).
+    dialer: Arc<Dialer>,
     /// A confirming connect (see [`Balancer::confirm_failure`]) is under way.
     checking: AtomicBool,
 }
@@ -86,7 +87,7 @@ impl Balancer {
             .map(|spec| Host {
                 spec: spec.clone(),
                 stats: HostStats::of(&spec.addr),
-                my_opts: opts.mysql_opts(&spec.addr).into(),
+                dialer: Arc::new(Dialer::new(&opts, &spec.addr)),
                 checking: AtomicBool::new(false),
             })
             .collect();
@@ -112,7 +113,8 @@ impl Balancer {
     /// A plain `mysql_async::Conn` to a host the strategy picks, for crates that take one
     /// (bb8, deadpool, diesel-async): the blacklist is honoured, each host tried is bounded by
     /// `connect_timeout`, a host the exception checker blames is blacklisted and the next one
-    /// tried at once, as [`crate::LoadBalancedConnection`] does when it connects.
+    /// tried at once, as [`crate::LoadBalancedConnection`] does when it connects. In a
+    /// replication URL the sources are the candidates.
     ///
     /// What it does not do: after this call the connection is the caller's, and nothing
     /// watches it. A statement that fails on it is not retried, a transaction it loses is not
@@ -121,10 +123,17 @@ impl Balancer {
     /// response-time strategies. Failover happens at the next connect (a pool's next
     /// checkout), never in the middle of a statement.
     pub async fn connect(&self) -> Result<mysql_async::Conn, Error> {
-        let all: Vec<usize> = (0..self.hosts.len()).collect();
-        let (_, conn) = self
-            .establish(None, &all, None, |i| mysql_async::Conn::new(self.mysql_opts(i)))
-            .await?;
+        // In a replication URL, the sources (a plain connection may write); a balancer over
+        // replicas only (a reader pool's) picks among them.
+        let sources: Vec<usize> = (0..self.hosts.len())
+            .filter(|&i| self.hosts[i].spec.role != crate::opts::Role::Replica)
+            .collect();
+        let among = if sources.is_empty() {
+            (0..self.hosts.len()).collect()
+        } else {
+            sources
+        };
+        let (_, conn) = self.establish(None, &among, None, |i| self.dial(i)).await?;
         Ok(conn)
     }
 
@@ -133,9 +142,14 @@ impl Balancer {
         &self.hosts[i].spec.addr
     }
 
-    /// The `mysql_async` options for host `i` (a cheap clone).
-    pub(crate) fn mysql_opts(&self, i: usize) -> mysql_async::Opts {
-        self.hosts[i].my_opts.clone()
+    /// Opens a new connection to host `i`: the connect hook, TLS as configured, bounded (see
+    /// `dial.rs`). The returned future owns what it needs.
+    pub(crate) fn dial(
+        &self,
+        i: usize,
+    ) -> impl Future<Output = mysql_async::Result<mysql_async::Conn>> + Send + 'static + use<> {
+        let this = self.hosts[i].dialer.clone();
+        async move { this.dial().await }
     }
 
     /// Whether the checker blames `err` on the host.
@@ -171,8 +185,8 @@ impl Balancer {
         let why = why.to_string();
         tokio::spawn(async move {
             let addr = this.addr(i).clone();
-            let bound = this.opts.connect_timeout;
-            let verdict = match timeout(bound, mysql_async::Conn::new(this.mysql_opts(i))).await {
+            let bound = this.hosts[i].dialer.bound();
+            let verdict = match timeout(bound, this.dial(i)).await {
                 Ok(Ok(conn)) => {
                     let _ = timeout(this.opts.ping_timeout, conn.disconnect()).await;
                     None
@@ -275,7 +289,7 @@ impl Balancer {
                 failures.0.push((self.addr(i).clone(), e.to_string()));
                 Ok(None)
             }
-            Err(e) => Err(Error::Mysql(e)),
+            Err(e) => Err(Error::from_mysql_owned(e)),
         }
     }
 
@@ -333,7 +347,7 @@ impl Balancer {
         F: FnMut(usize) -> Fut,
         Fut: Future<Output = mysql_async::Result<T>>,
     {
-        let bound = self.opts.connect_timeout;
+        let bound = self.hosts[i].dialer.bound();
         let result = match timeout(bound, attempt(i)).await {
             Ok(r) => r,
             Err(_) => Err(Error::Timeout {
@@ -358,13 +372,22 @@ fn strategy_of(opts: &LbOpts) -> Arc<dyn BalanceStrategy> {
     }
 }
 
-/// The checker a set of options asks for: the user's own, or the standard one with extras.
+/// The checker a set of options asks for: the user's own, or the standard one with extras;
+/// with `reject_read_only`, a write refused as read-only counts as the host's failure too.
 fn checker_of(opts: &LbOpts) -> Arc<dyn ExceptionChecker> {
+    let mut codes = opts.failover_codes.clone();
+    if opts.reject_read_only && opts.checker.is_none() {
+        codes.extend(READ_ONLY_CODES);
+    }
     match &opts.checker {
+        Some(c) if opts.reject_read_only => {
+            let c = c.clone();
+            Arc::new(move |e: &mysql_async::Error| is_read_only_refusal(e) || c.is_host_failure(e))
+        }
         Some(c) => c.clone(),
         None => Arc::new(StandardChecker::with_extra(
             opts.failover_sqlstates.clone(),
-            opts.failover_codes.clone(),
+            codes,
         )),
     }
 }

@@ -7,6 +7,7 @@
 //! the checker only decides where the next statement goes.
 //!
 //! [`StandardChecker`] says yes for I/O errors, a closed connection, protocol desyncs, timeouts,
+//! a TLS handshake the host failed (its certificate refused, no TLS offered),
 //! SQLSTATE class `08` (connection exceptions), and server errors that mean the server cannot
 //! serve: 1040 too many connections, 1053 shutdown in progress, 1077/1078/1079/1080 normal
 //! shutdown, 1129 host blocked, 1152/1184 aborted connection, 1927 connection killed, 4031 idle
@@ -27,8 +28,9 @@ use mysql_async::{DriverError, Error as MyError};
 
 /// Decides whether an error is the host's fault.
 ///
-/// A closure works as a checker. To treat "server is read-only" (1290, 1836) as a host failure
-/// after a failover, wrap the standard checker:
+/// A closure works as a checker. The option `reject_read_only` treats "server is read-only"
+/// (1290, 1792, 1836) as a host failure; to do the same for other codes, wrap the standard
+/// checker:
 ///
 /// ```
 /// use std::sync::Arc;
@@ -104,7 +106,7 @@ impl ExceptionChecker for StandardChecker {
                         .any(|p| s.state.starts_with(p.as_str()))
             }
             MyError::Other(inner) => match inner.downcast_ref::<crate::Error>() {
-                Some(crate::Error::Timeout { .. }) => true,
+                Some(crate::Error::Timeout { .. } | crate::Error::Tls { .. }) => true,
                 Some(crate::Error::Mysql(e)) => self.is_host_failure(e),
                 _ => inner
                     .downcast_ref::<std::io::Error>()

@@ -141,6 +141,27 @@ pub enum Error {
         after: Duration,
     },
 
+    /// TLS with a host failed: the server offered no TLS although `ssl_mode` requires it, or
+    /// its certificate was refused (not signed by a trusted CA, not for the host's name,
+    /// expired). Counted as that host's failure: it is blacklisted and the next host tried.
+    #[error("TLS with {host} failed: {reason}")]
+    Tls {
+        /// The host.
+        host: HostAddr,
+        /// What did not match, and the driver's own words.
+        reason: String,
+    },
+
+    /// The connect hook ([`crate::LbOptsBuilder::before_connect`]) failed or took longer than
+    /// `connect_timeout`. Not held against the host.
+    #[error("the connect hook failed for {host}: {source}")]
+    ConnectHook {
+        /// The host being connected to.
+        host: HostAddr,
+        /// The hook's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The handle was closed with `disconnect()`.
     #[error("the connection was closed")]
     Closed,
@@ -196,6 +217,10 @@ impl Error {
     /// or timeout (only reads return those unwrapped) is `Unknown`, since nothing says more.
     pub fn outcome(err: &mysql_async::Error) -> DataOutcome {
         match Error::from_mysql(err) {
+            // The server refused the write as read-only (`reject_read_only`): not applied.
+            Some(Error::WriteNotRetried { cause, .. }) if is_read_only_refusal(cause) => {
+                DataOutcome::NotApplied
+            }
             Some(
                 Error::CommitUnknown { .. } | Error::WriteNotRetried { .. } | Error::Timeout { .. },
             ) => DataOutcome::Unknown,
@@ -209,6 +234,15 @@ impl Error {
             },
         }
     }
+}
+
+/// Server errors that say "this server takes no writes now": 1290 (`--read-only`), 1792 (a
+/// read-only transaction, as an Aurora reader answers), 1836 (read-only mode).
+pub(crate) const READ_ONLY_CODES: [u16; 3] = [1290, 1792, 1836];
+
+/// Whether `err` is a server's refusal of a write as read-only.
+pub(crate) fn is_read_only_refusal(err: &mysql_async::Error) -> bool {
+    matches!(err, mysql_async::Error::Server(s) if READ_ONLY_CODES.contains(&s.code))
 }
 
 /// Why each host failed, in the order they were tried.

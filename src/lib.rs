@@ -17,8 +17,8 @@
 //!   (which errors mean "this host is bad"), a shared [`Balancer`] or [`Blacklist`].
 //!
 //! Inside, modules import one way, down (`tests/layers.rs` checks it):
-//! `replication -> pool -> conn -> balancer -> {opts, strategy, blacklist, checker, stats}
-//! -> error -> addr`.
+//! `replication -> pool -> conn -> balancer -> dial -> {opts, strategy, blacklist, checker,
+//! stats} -> error -> addr`.
 
 #![warn(missing_docs)]
 
@@ -33,6 +33,7 @@ mod balancer;
 mod blacklist;
 mod checker;
 mod conn;
+mod dial;
 mod error;
 mod opts;
 mod pool;
@@ -46,8 +47,8 @@ pub use checker::{ExceptionChecker, StandardChecker};
 pub use conn::{LoadBalancedConnection, LoadBalancedTransaction};
 pub use error::{DataOutcome, Error, HostFailures, Result, UrlError, UrlErrorKind};
 pub use opts::{
-    DEFAULT_PORT, HostAddr, HostSpec, LbOpts, LbOptsBuilder, Mode, Role, StrategyKind,
-    option_names, parse_duration,
+    ConnectHook, ConnectParams, DEFAULT_PORT, HookError, HostAddr, HostSpec, LbOpts, LbOptsBuilder,
+    Mode, Role, SslMode, StrategyKind, TlsOpts, option_names, parse_duration,
 };
 pub use pool::{HostSnapshot, HostState, LoadBalancedPool};
 pub use replication::{ReplicationConnection, ReplicationPool};

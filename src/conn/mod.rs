@@ -570,6 +570,13 @@ impl LoadBalancedConnection {
                 if let Some(source) = &self.source {
                     source.statement_failed(&e);
                 }
+                // A read-only transaction the caller asked for refuses writes itself (1792):
+                // not the host's doing, whatever `reject_read_only` says.
+                if self.wanted.read_only == Some(true)
+                    && matches!(&e, mysql_async::Error::Server(s) if s.code == 1792)
+                {
+                    return Step::Done(Err(e));
+                }
                 if !judge(
                     &self.balancer,
                     ticket.host,
@@ -816,7 +823,7 @@ impl LoadBalancedConnection {
         let (i, physical) = balancer
             .establish(first, &all, avoid, |i| {
                 let kept = conns[i].take();
-                let opts = balancer.mysql_opts(i);
+                let dial = balancer.dial(i);
                 let wanted = wanted.clone();
                 async move {
                     if let Some(mut p) = kept {
@@ -826,7 +833,7 @@ impl LoadBalancedConnection {
                             return Ok(p);
                         }
                     }
-                    let mut conn = Conn::new(opts).await?;
+                    let mut conn = dial.await?;
                     wanted.apply(&mut conn, &SessionState::default()).await?;
                     Ok(Physical::new(conn, wanted, None))
                 }

@@ -1,8 +1,10 @@
 //! Connection options: the parsed form of a multi-host connection string ([`LbOpts`], whose
 //! docs have the table of options).
 
+mod hook;
 mod host;
 pub(crate) mod table;
+mod tls;
 mod url;
 mod value;
 
@@ -13,9 +15,11 @@ use std::time::Duration;
 
 use regex::Regex;
 
+pub use self::hook::{ConnectHook, ConnectParams, HookError};
 pub use self::host::{HostSpec, Role};
 #[cfg(feature = "serde")]
 use self::table::Shown;
+pub use self::tls::{SslMode, TlsOpts};
 pub use crate::addr::{DEFAULT_PORT, HostAddr};
 use crate::checker::ExceptionChecker;
 use crate::error::{UrlError, UrlErrorKind};
@@ -136,6 +140,13 @@ impl fmt::Debug for StrategyChoice {
 /// | `causal_read_timeout` | | `1s` | how long a causal read waits before going to the source |
 /// | `acquire_timeout` | | `5s` | bound on getting a connection from a pool |
 /// | `health_check_interval` | | `1s` | how often a replication pool reads each host's `read_only` and lag |
+/// | `role_query` | | `SELECT @@global.read_only OR @@global.innodb_read_only` | the query a replication pool's monitor runs to tell a read-only host (first column true: read-only); `innodb_read_only` is how an Aurora reader shows |
+/// | `reject_read_only` | `rejectReadOnly` | `false` | a write refused as read-only (1290, 1792, 1836) blacklists the host and discards the connection, so the next statement goes to a writable host; the caller gets `WriteNotRetried` |
+/// | `ssl_mode` | `sslMode`, `useSSL` | `disabled` | `disabled`, `preferred`, `required`, `verify_ca`, `verify_identity` (also MariaDB Connector/J's `disable`, `trust`, `verify-ca`, `verify-full`); see below |
+/// | `ssl_ca` | `serverSslCert`, `sslrootcert` | none | CA certificates (PEM file) the server's certificate must chain to; when given, the only ones trusted |
+/// | `ssl_cert` | `sslcert` | none | client certificate chain (PEM file), for `REQUIRE X509` accounts (`rustls` feature) |
+/// | `ssl_key` | `sslkey` | none | the client certificate's private key (PEM file) |
+/// | `ssl_server_name` | | the host's name | the name the server's certificate must have under `verify_identity` |
 ///
 /// `mysql_async`'s own parameters (`pool_min`, `pool_max`, `inactive_connection_ttl`,
 /// `conn_ttl`, `abs_conn_ttl`, `abs_conn_ttl_jitter`, `tcp_keepalive`, `tcp_nodelay`,
@@ -148,8 +159,26 @@ impl fmt::Debug for StrategyChoice {
 /// `ttl_check_interval` and `wait_timeout` 1 to 31536000 seconds; `tcp_keepalive` 1000 to
 /// 32767000 ms; `max_allowed_packet` 1024 to 1073741824 bytes; `stmt_cache_size` 0 to
 /// 1048576. Our durations are at most a year.
-/// `prefer_socket` is always off (it would route around the host list), and TLS options are
-/// refused in this build.
+/// `prefer_socket` is always off (it would route around the host list). mysql_async's own TLS
+/// switches (`require_ssl`, `verify_ca`, `verify_identity`, `built_in_roots`) are refused in
+/// favour of `ssl_mode`, one option for what they spread over four; Java key stores
+/// (`trustCertificateKeyStoreUrl`, `clientCertificateKeyStoreUrl`, `keyStore`) are refused
+/// with the command that turns them into PEM files.
+///
+/// # TLS
+///
+/// | `ssl_mode` | encrypted | server certificate checked | falls back to plain text |
+/// |---|---|---|---|
+/// | `disabled` (default) | no | - | - |
+/// | `preferred` | if the server offers TLS | no | yes, when the server has no TLS |
+/// | `required` | yes | no (with `ssl_ca`: the CA, as `verify_ca`) | never |
+/// | `verify_ca` | yes | signed by `ssl_ca` (or the built-in roots) | never |
+/// | `verify_identity` | yes | as `verify_ca`, and it names the host | never |
+///
+/// A host whose certificate is refused, or that offers no TLS when the mode requires it, is
+/// that host's failure: it is blacklisted and the next host is tried (another host may be
+/// configured right), and the error names the host and what did not match. TLS needs the
+/// crate feature `rustls` (a default) or `native-tls`.
 #[derive(Clone)]
 pub struct LbOpts {
     pub(crate) hosts: Vec<HostSpec>,
@@ -181,8 +210,17 @@ pub struct LbOpts {
     pub(crate) causal_read_timeout: Duration,
     pub(crate) acquire_timeout: Duration,
     pub(crate) health_check_interval: Duration,
+    pub(crate) role_query: Option<String>,
+    pub(crate) reject_read_only: bool,
+    pub(crate) tls: TlsOpts,
+    pub(crate) connect_hook: Option<ConnectHook>,
     pub(crate) pass_through: Vec<(String, String)>,
 }
+
+/// The role probe's query when `role_query` is not set: `innodb_read_only` is how an Aurora
+/// reader shows (its `read_only` is 0), and it implies read-only anywhere.
+pub(crate) const DEFAULT_ROLE_QUERY: &str =
+    "SELECT @@global.read_only OR @@global.innodb_read_only";
 
 impl Default for LbOpts {
     fn default() -> LbOpts {
@@ -216,6 +254,10 @@ impl Default for LbOpts {
             causal_read_timeout: Duration::from_secs(1),
             acquire_timeout: Duration::from_secs(5),
             health_check_interval: Duration::from_secs(1),
+            role_query: None,
+            reject_read_only: false,
+            tls: TlsOpts::default(),
+            connect_hook: None,
             pass_through: Vec::new(),
         }
     }
@@ -340,6 +382,23 @@ impl LbOpts {
     pub fn health_check_interval(&self) -> Duration {
         self.health_check_interval
     }
+    /// The query that tells a read-only host (first column true), for a replication pool's
+    /// monitor.
+    pub fn role_query(&self) -> &str {
+        self.role_query.as_deref().unwrap_or(DEFAULT_ROLE_QUERY)
+    }
+    /// Whether a write refused as read-only moves the handle off the host.
+    pub fn reject_read_only(&self) -> bool {
+        self.reject_read_only
+    }
+    /// The TLS settings.
+    pub fn tls(&self) -> &TlsOpts {
+        &self.tls
+    }
+    /// The connect hook, if one is set.
+    pub fn connect_hook(&self) -> Option<&ConnectHook> {
+        self.connect_hook.as_ref()
+    }
     /// `mysql_async` parameters passed on to every host.
     pub fn pass_through(&self) -> &[(String, String)] {
         &self.pass_through
@@ -364,7 +423,8 @@ impl LbOpts {
     }
 
     /// The `mysql_async` options for one host: credentials, database, pass-through
-    /// parameters, and `prefer_socket(false)` so traffic really goes to `addr`.
+    /// parameters, TLS (for `preferred` too: its fallback to plain text is the dialer's), and
+    /// `prefer_socket(false)` so traffic really goes to `addr`. The connect hook is not run.
     pub fn mysql_opts(&self, addr: &HostAddr) -> mysql_async::OptsBuilder {
         let base = if self.pass_through.is_empty() {
             mysql_async::Opts::default()
@@ -381,6 +441,7 @@ impl LbOpts {
             .user(self.user.clone())
             .pass(self.password.clone())
             .db_name(self.database.clone())
+            .ssl_opts(self.tls.ssl_opts())
             .prefer_socket(false)
     }
 
@@ -442,7 +503,9 @@ impl fmt::Debug for LbOpts {
         for def in table::OPTIONS {
             d.field(def.name, &(def.show)(self));
         }
-        d.field("pass_through", &self.pass_through).finish()
+        d.field("connect_hook", &self.connect_hook.is_some())
+            .field("pass_through", &self.pass_through)
+            .finish()
     }
 }
 
@@ -539,6 +602,38 @@ impl LbOptsBuilder {
         self
     }
 
+    /// Runs `hook` before every new physical connection, with the parameters about to be used
+    /// for that host; it returns them, changed or not (a fresh IAM token as the password, a
+    /// rotated client certificate, init statements). Bounded by `connect_timeout`; its errors
+    /// are not held against the host. See [`ConnectParams`].
+    ///
+    /// ```
+    /// # use std::sync::{Arc, Mutex};
+    /// let secret = Arc::new(Mutex::new(String::from("first")));
+    /// let current = secret.clone();
+    /// let mut b = mysql_lb::LbOpts::builder();
+    /// b.host("db1", 3306).user("app").before_connect(move |mut p| {
+    ///     let password = current.lock().unwrap().clone();
+    ///     async move {
+    ///         p.set_password(password);
+    ///         Ok(p)
+    ///     }
+    /// });
+    /// ```
+    pub fn before_connect<F, Fut>(&mut self, hook: F) -> &mut Self
+    where
+        F: Fn(ConnectParams) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<ConnectParams, HookError>> + Send + 'static,
+    {
+        self.opts.connect_hook = Some(ConnectHook::new(hook));
+        self
+    }
+
+    /// The TLS settings, to change in place (`b.tls_mut().set_mode(SslMode::VerifyIdentity)`).
+    pub fn tls_mut(&mut self) -> &mut TlsOpts {
+        &mut self.opts.tls
+    }
+
     /// Passes a `mysql_async` URL parameter on to every host.
     pub fn pass_through(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
         self.opts.pass_through.push((name.into(), value.into()));
@@ -594,6 +689,26 @@ impl LbOptsBuilder {
         acquire_timeout: Duration => |o, v| o.acquire_timeout = v;
         /// How often a replication pool checks roles and lag.
         health_check_interval: Duration => |o, v| o.health_check_interval = v;
+        /// The query that tells a read-only host (first column true).
+        role_query: impl Into<String> => |o, v| o.role_query = Some(v.into());
+        /// A write refused as read-only moves the handle off the host.
+        reject_read_only: bool => |o, v| o.reject_read_only = v;
+        /// How much TLS connections must have.
+        ssl_mode: SslMode => |o, v| o.tls.set_mode(v);
+        /// The CA file (PEM) the server's certificate must chain to.
+        ssl_ca: impl Into<std::path::PathBuf> => |o, v| o.tls.set_ca(v);
+        /// The name the server's certificate must have under `verify_identity`.
+        ssl_server_name: impl Into<String> => |o, v| o.tls.set_server_name(v);
+    }
+
+    /// The client certificate chain and key (PEM files), for `REQUIRE X509` accounts.
+    pub fn ssl_client_cert(
+        &mut self,
+        cert: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> &mut Self {
+        self.opts.tls.set_client_cert(cert, key);
+        self
     }
 
     /// Checks everything and returns the options.
@@ -643,6 +758,20 @@ impl LbOptsBuilder {
             ));
         }
         check_durations(&opts)?;
+        if let Some((name, why)) = opts.tls.problem() {
+            return Err(UrlError::new(UrlErrorKind::BadValue, name, why));
+        }
+        if opts
+            .role_query
+            .as_deref()
+            .is_some_and(|q| q.trim().is_empty())
+        {
+            return Err(UrlError::new(
+                UrlErrorKind::BadValue,
+                "role_query",
+                "role_query is empty: give a query whose first column is true on a read-only host",
+            ));
+        }
         value::in_range(opts.retries_all_down.into(), 1, table::RETRIES_MAX).map_err(|why| {
             UrlError::new(
                 UrlErrorKind::BadValue,

@@ -3,7 +3,7 @@
 //! checked against this list by a test, so the three cannot drift apart.
 
 use super::value;
-use super::{LbOpts, LbOptsBuilder, StrategyKind};
+use super::{LbOpts, LbOptsBuilder, SslMode, StrategyKind};
 use crate::error::{UrlError, UrlErrorKind};
 
 /// How a value's bare numbers are read.
@@ -47,6 +47,14 @@ fn dur(v: &str, u: Units) -> Result<std::time::Duration, String> {
         Units::Ours => value::duration(v),
         Units::ConnectorJ => value::millis(v),
     }
+}
+
+/// A file path (a PEM file); whether it can be read is checked when the options are built.
+fn path(v: &str) -> Result<std::path::PathBuf, String> {
+    if v.trim().is_empty() {
+        return Err("expected the path of a PEM file".to_owned());
+    }
+    Ok(std::path::PathBuf::from(v))
 }
 
 /// For timeouts that must be bounded (the builder checks again, for code that sets them).
@@ -308,6 +316,76 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
             Ok(())
         },
     },
+    OptionDef {
+        name: "role_query",
+        aliases: &[],
+        default: super::DEFAULT_ROLE_QUERY,
+        show: |o| Shown::Text(Some(o.role_query().to_owned())),
+        apply: |b, v, _| {
+            b.role_query(v);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "reject_read_only",
+        aliases: &["rejectReadOnly"],
+        default: "false",
+        show: |o| Shown::Bool(o.reject_read_only),
+        apply: |b, v, _| {
+            b.reject_read_only(value::boolean(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "ssl_mode",
+        aliases: &["sslMode", "useSSL"],
+        default: "disabled",
+        show: |o| Shown::Text(Some(o.tls.mode().name().to_owned())),
+        apply: |b, v, _| {
+            b.ssl_mode(SslMode::parse(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "ssl_ca",
+        aliases: &["serverSslCert", "sslrootcert"],
+        default: "none",
+        show: |o| Shown::Text(o.tls.ca().map(|p| p.display().to_string())),
+        apply: |b, v, _| {
+            b.ssl_ca(path(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "ssl_cert",
+        aliases: &["sslcert"],
+        default: "none",
+        show: |o| Shown::Text(o.tls.cert().map(|p| p.display().to_string())),
+        apply: |b, v, _| {
+            b.tls_mut().set_cert_only(path(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "ssl_key",
+        aliases: &["sslkey"],
+        default: "none",
+        show: |o| Shown::Text(o.tls.key().map(|p| p.display().to_string())),
+        apply: |b, v, _| {
+            b.tls_mut().set_key_only(path(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "ssl_server_name",
+        aliases: &[],
+        default: "the host's name",
+        show: |o| Shown::Text(o.tls.server_name().map(str::to_owned)),
+        apply: |b, v, _| {
+            b.ssl_server_name(v);
+            Ok(())
+        },
+    },
 ];
 
 /// `mysql_async` URL parameters, passed on to every host unchanged.
@@ -413,11 +491,29 @@ static REFUSED: &[(&str, &str)] = &[
     ),
     (
         "require_ssl",
-        "this build has no TLS support (mysql_async without a TLS feature panics on connect)",
+        "use ssl_mode=required (or verify_ca, verify_identity): one option for what mysql_async spreads over four",
     ),
-    ("verify_ca", "this build has no TLS support"),
-    ("verify_identity", "this build has no TLS support"),
-    ("built_in_roots", "this build has no TLS support"),
+    (
+        "verify_ca",
+        "use ssl_mode=verify_ca (or verify_identity) instead",
+    ),
+    ("verify_identity", "use ssl_mode=verify_identity instead"),
+    (
+        "built_in_roots",
+        "giving ssl_ca makes it the only trust anchor; without it the built-in roots are used",
+    ),
+    (
+        "trustCertificateKeyStoreUrl",
+        "Java key stores cannot be read here: export the CA as PEM (keytool -exportcert -rfc -keystore FILE -alias NAME) and give it as ssl_ca",
+    ),
+    (
+        "clientCertificateKeyStoreUrl",
+        "Java key stores cannot be read here: export the certificate and key as PEM (openssl pkcs12 -in FILE.p12 -nodes) and give them as ssl_cert and ssl_key",
+    ),
+    (
+        "keyStore",
+        "Java key stores cannot be read here: export the certificate and key as PEM (openssl pkcs12 -in FILE.p12 -nodes) and give them as ssl_cert and ssl_key",
+    ),
 ];
 
 /// Finds an option by any of its names (case-sensitive for ours, as Connector/J's are).
@@ -555,7 +651,8 @@ pub(crate) fn suggestion(name: &str) -> Option<&'static str> {
         .map(|(_, k)| k)
 }
 
-/// A TLS option turned off: accepted and dropped, since this build never uses TLS.
+/// One of mysql_async's TLS switches turned off: accepted and dropped (it asks for nothing
+/// that `ssl_mode` does not already say).
 pub(crate) fn harmless_tls_off(name: &str, value: &str) -> bool {
     [
         "require_ssl",

@@ -91,9 +91,9 @@ impl PoolCore {
                 let result = balancer
                     .establish(first.take(), &room, avoid, |i| {
                         let hp = self.host(balancer.addr(i));
-                        let opts = balancer.mysql_opts(i);
+                        let dial = balancer.dial(i);
                         async move {
-                            let Some(c) = hp.checkout(opts).await? else {
+                            let Some(c) = hp.checkout(dial).await? else {
                                 return Err(full());
                             };
                             let mut conn = c.conn;

@@ -11,6 +11,7 @@
 //! dead connection is dropped, never handed out. A ping failure is not blamed on the host
 //! (an idle connection dies for reasons of its own); a failed connect is, by the balancer.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -164,7 +165,7 @@ impl HostPool {
     /// removed).
     pub(crate) async fn checkout(
         self: &Arc<Self>,
-        opts: mysql_async::Opts,
+        dial: impl Future<Output = mysql_async::Result<Conn>>,
     ) -> mysql_async::Result<Option<Checkout>> {
         if self.is_closed() {
             return Ok(None);
@@ -203,7 +204,7 @@ impl HostPool {
             permit: Some(permit),
             end_of_life: self.end_of_life(),
         };
-        let conn = Conn::new(opts).await?;
+        let conn = dial.await?;
         Ok(Some(Checkout {
             conn,
             lease,

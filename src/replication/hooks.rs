@@ -12,13 +12,13 @@ use tokio::sync::Notify;
 
 use super::causal::{self, Causal};
 use crate::conn::LoadBalancedConnection;
-use crate::error::Error;
+use crate::error::{Error, is_read_only_refusal};
 use crate::pool::{Hooks, PoolCore};
 
 /// Hooks of either side.
 #[derive(Debug)]
 pub(super) struct SideHooks {
-    /// Told when a write met a read-only server (1290, 1836): roles may have changed.
+    /// Told when a write met a read-only server (1290, 1792, 1836): roles may have changed.
     pub kick: Arc<Notify>,
     /// Where write positions are kept, with `causal_reads`.
     pub causal: Option<Arc<Causal>>,
@@ -45,7 +45,7 @@ impl Hooks for SideHooks {
     }
 
     fn statement_failed(&self, err: &mysql_async::Error) {
-        if matches!(err, mysql_async::Error::Server(se) if se.code == 1290 || se.code == 1836) {
+        if is_read_only_refusal(err) {
             self.kick.notify_one();
         }
     }

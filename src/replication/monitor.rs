@@ -1,8 +1,10 @@
 //! Checking roles and lag instead of trusting the URL.
 //!
 //! Every `health_check_interval`, and at once when a write meets a read-only server (errors
-//! 1290, 1836), each host is asked `@@global.read_only` and its replication status, over one
-//! monitoring connection per host, every step bounded. From the answers:
+//! 1290, 1792, 1836), each host is asked whether it is read-only (`role_query`, by default
+//! `@@global.read_only OR @@global.innodb_read_only`: an Aurora reader shows only in
+//! `innodb_read_only`, as ProxySQL found in its issue #1195) and its replication status, over
+//! one monitoring connection per host, every step bounded. From the answers:
 //!
 //! - **Writers** are the reachable hosts with `read_only=0`. Configured sources that are
 //!   writable are preferred, so a replica that merely lacks `read_only` does not take writes;
@@ -25,6 +27,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use tokio::time::timeout;
 
+use crate::dial::Dialer;
 use crate::opts::{HostAddr, HostSpec, LbOpts, Role};
 
 /// What one check of one host found.
@@ -82,7 +85,25 @@ impl Known {
     }
 }
 
-/// Checks one host, reusing its monitoring connection; every step bounded.
+/// Whether the role query's answer means "read-only": a number other than 0, or text such
+/// as `ON`, `1`, `true` (a custom query may return `@@global.read_only` as text).
+fn truthy(v: mysql_async::Value) -> bool {
+    use mysql_async::Value;
+    match v {
+        Value::Int(n) => n != 0,
+        Value::UInt(n) => n != 0,
+        Value::Double(f) => f != 0.0,
+        Value::Float(f) => f != 0.0,
+        Value::Bytes(b) => {
+            let t = String::from_utf8_lossy(&b).trim().to_ascii_lowercase();
+            matches!(t.as_str(), "on" | "true" | "yes") || t.parse::<f64>().is_ok_and(|n| n != 0.0)
+        }
+        _ => false,
+    }
+}
+
+/// Checks one host, reusing its monitoring connection; every step bounded. The role comes
+/// from `role_query` (by default `read_only` or `innodb_read_only`).
 pub(crate) async fn probe(
     opts: &LbOpts,
     addr: &HostAddr,
@@ -91,10 +112,14 @@ pub(crate) async fn probe(
     let bound = opts.connect_timeout() + opts.ping_timeout();
     let run = async {
         if conn.is_none() {
-            *conn = Some(Conn::new(opts.mysql_opts(addr)).await?);
+            // Rare (the connection is kept between rounds): the dialer is made when needed.
+            *conn = Some(Dialer::new(opts, addr).dial().await?);
         }
         let c = conn.as_mut().expect("set above");
-        let read_only: Option<bool> = c.query_first("SELECT @@global.read_only").await?;
+        let read_only = c
+            .query_first::<mysql_async::Value, _>(opts.role_query())
+            .await?
+            .is_some_and(truthy);
         let status: Option<Row> = match c.query_first("SHOW SLAVE STATUS").await {
             Ok(r) => r,
             Err(mysql_async::Error::Server(_)) => {
@@ -115,10 +140,7 @@ pub(crate) async fn probe(
                 None
             }
         });
-        Ok::<_, mysql_async::Error>(Probe {
-            read_only: read_only.unwrap_or(false),
-            lag,
-        })
+        Ok::<_, mysql_async::Error>(Probe { read_only, lag })
     };
     match timeout(bound, run).await {
         Ok(Ok(p)) => Some(p),
