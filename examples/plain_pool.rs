@@ -69,15 +69,22 @@ impl bb8::ManageConnection for LbManager {
 
     async fn is_valid(&self, conn: &mut Conn) -> Result<(), Error> {
         let bound = self.balancer.opts().ping_timeout();
-        match tokio::time::timeout(bound, conn.ping()).await {
-            Ok(result) => result.map_err(Error::Mysql),
+        let host = HostAddr::new(conn.opts().ip_or_hostname(), conn.opts().tcp_port());
+        let err = match tokio::time::timeout(bound, conn.ping()).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => Error::Mysql(e),
             // A hung host: the pool drops this connection and makes a new one.
-            Err(_) => Err(Error::Timeout {
-                host: HostAddr::new(conn.opts().ip_or_hostname(), conn.opts().tcp_port()),
+            Err(_) => Error::Timeout {
+                host: host.clone(),
                 step: "ping",
                 after: bound,
-            }),
-        }
+            },
+        };
+        // Lets the balancer check the host in the background (and blacklist it if a new
+        // connect fails too), as it does for its own handles' connections.
+        let err = err.into_mysql();
+        self.balancer.report_failure(&host, &err);
+        Err(Error::from_mysql_owned(err))
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {

@@ -137,6 +137,22 @@ impl Balancer {
         Ok(conn)
     }
 
+    /// Tells the balancer that a connection from [`Balancer::connect`] to `host` failed with
+    /// `err` (a failed statement or validation ping in a pool of plain connections). If the
+    /// exception checker blames the host, it is checked with one bounded connect in the
+    /// background and blacklisted if that fails too, as for a [`crate::LoadBalancedConnection`]'s
+    /// own connections; returns whether the checker blamed it. Never waits.
+    pub fn report_failure(self: &Arc<Self>, host: &HostAddr, err: &mysql_async::Error) -> bool {
+        let Some(i) = self.hosts.iter().position(|h| &h.spec.addr == host) else {
+            return false;
+        };
+        let blamed = self.is_host_failure(err);
+        if blamed {
+            self.confirm_failure(i, err, None);
+        }
+        blamed
+    }
+
     /// The address of host `i`.
     pub(crate) fn addr(&self, i: usize) -> &HostAddr {
         &self.hosts[i].spec.addr
