@@ -19,8 +19,9 @@
 //! Two server errors carry a class-`08` SQLSTATE without saying anything about the host:
 //! 1644, an error the user's own SQL raised with `SIGNAL` (a procedure may well signal
 //! `08S01`; the server answered, so it is up), and 1153, a packet larger than
-//! `max_allowed_packet` (the statement's fault; every host would say the same). Neither counts
-//! unless listed in `failover_codes`.
+//! `max_allowed_packet` (the statement's fault; every host would say the same); and 3159, a
+//! plain-text login refused by `require_secure_transport` (the client's `ssl_mode`; every such
+//! host says the same, as with a bad password). None counts unless listed in `failover_codes`.
 
 use std::io::ErrorKind;
 
@@ -65,7 +66,7 @@ const HOST_CODES: &[u16] = &[
 
 /// Server error codes whose SQLSTATE says "connection" but that are not the host's fault
 /// (see the module docs).
-const NOT_HOST_CODES: &[u16] = &[1153, 1644];
+const NOT_HOST_CODES: &[u16] = &[1153, 1644, 3159];
 
 /// The default checker, extended by `failover_sqlstates` and `failover_codes`.
 #[derive(Debug, Clone, Default)]
