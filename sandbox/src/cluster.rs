@@ -12,6 +12,9 @@
 //!   processes are swept on the next start (see `tempdirs.rs`).
 //! - All methods take `&self`, so one `Arc<Sandbox>` (or a `static`) can be shared by tasks
 //!   and tests; per-server state sits behind its own mutex.
+//! - A sandbox started with TLS ([`SandboxOptions::tls`]) makes its own connections
+//!   ([`Sandbox::sql`], [`Sandbox::exec`], [`Sandbox::opts`]) over TLS too, trusting only the
+//!   given CA, so they keep working under [`SandboxOptions::require_secure_transport`].
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -24,6 +27,7 @@ use super::error::SandboxError;
 use super::server::{LaunchConfig, Server, StartError, fits_sun_path, free_port};
 use super::tempdirs::{SANDBOX_PREFIX, copy_tree, create_owned_dir, sweep_stale};
 use super::template::{self, Binaries};
+use super::tls::TestCerts;
 use super::{PASSWORD, USER};
 
 /// How many fresh ports a server gets when its port turns out to be taken.
@@ -52,6 +56,32 @@ pub struct SandboxOptions {
     pub ready_timeout: Duration,
     /// Bound on each [`Sandbox::sql`] call, connect included (default 10 s).
     pub sql_timeout: Duration,
+    /// Set by [`SandboxOptions::tls`] and [`SandboxOptions::tls_with`]: the sandbox's own
+    /// connections then use TLS.
+    admin_tls: Option<AdminTls>,
+}
+
+/// How the sandbox's own connections use TLS.
+#[derive(Debug, Clone)]
+struct AdminTls {
+    /// The only root certificate trusted.
+    ca: PathBuf,
+    /// The name the server's certificate is checked against instead of 127.0.0.1 (see
+    /// [`SandboxOptions::tls_with`]).
+    name: Option<String>,
+}
+
+impl AdminTls {
+    fn ssl_opts(&self) -> mysql_async::SslOpts {
+        mysql_async::SslOpts::default()
+            .with_root_certs(vec![self.ca.clone().into()])
+            .with_disable_built_in_roots(true)
+            .with_danger_accept_invalid_certs(false)
+            // Not `with_danger_skip_domain_validation`: with rustls 0.23 mysql_async 0.37.1
+            // ignores it (it looks for "NotValidForName" in the error's text, which rustls
+            // no longer prints; blackbeam/mysql_async#404), so name the expected host instead.
+            .with_danger_tls_hostname_override(self.name.clone())
+    }
 }
 
 impl Default for SandboxOptions {
@@ -60,6 +90,7 @@ impl Default for SandboxOptions {
             server_args: Vec::new(),
             ready_timeout: Duration::from_secs(30),
             sql_timeout: Duration::from_secs(10),
+            admin_tls: None,
         }
     }
 }
@@ -82,6 +113,69 @@ impl SandboxOptions {
         self.sql_timeout = timeout;
         self
     }
+
+    /// Turns TLS on in every server with `certs`' server certificate and key, and its CA as
+    /// `--ssl-ca` (the CA that client certificates must be signed by, for `REQUIRE X509`
+    /// accounts).
+    ///
+    /// The sandbox's own connections ([`Sandbox::sql`], [`Sandbox::exec`] and the options
+    /// from [`Sandbox::opts`]) then use TLS too, trusting only [`TestCerts::ca`] and
+    /// verifying that the certificate names 127.0.0.1. Plain connections are still
+    /// accepted unless [`SandboxOptions::require_secure_transport`] is set as well.
+    ///
+    /// Keep `certs` alive as long as the sandbox: servers read the files at every
+    /// (re)start.
+    pub fn tls(self, certs: &TestCerts) -> Self {
+        self.tls_files(&certs.server_cert, &certs.server_key, &certs.ca, None)
+    }
+
+    /// Like [`SandboxOptions::tls`] with any server certificate `cert`, its key `key` (PEM)
+    /// and the CA `ca` that signed it, e.g. [`TestCerts::wrong_name_cert`] with
+    /// [`WRONG_NAME`](super::WRONG_NAME).
+    ///
+    /// The sandbox's own connections trust only `ca` and check that `cert` is valid for
+    /// `name` rather than for 127.0.0.1, which it need not be: whether a client accepts it
+    /// for 127.0.0.1 is left to the test. Replicas (see [`Sandbox::start_replication_with`])
+    /// then check the chain only (`MASTER_SSL_VERIFY_SERVER_CERT=0`).
+    pub fn tls_with(
+        self,
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+        ca: impl AsRef<Path>,
+        name: &str,
+    ) -> Self {
+        self.tls_files(
+            cert.as_ref(),
+            key.as_ref(),
+            ca.as_ref(),
+            Some(name.to_string()),
+        )
+    }
+
+    /// The server arguments, and TLS for the sandbox's own connections checking the
+    /// certificate against `name` (127.0.0.1 when `None`).
+    fn tls_files(mut self, cert: &Path, key: &Path, ca: &Path, name: Option<String>) -> Self {
+        self.server_args.push(format!("--ssl-ca={}", ca.display()));
+        self.server_args
+            .push(format!("--ssl-cert={}", cert.display()));
+        self.server_args
+            .push(format!("--ssl-key={}", key.display()));
+        self.admin_tls = Some(AdminTls {
+            ca: ca.to_path_buf(),
+            name,
+        });
+        self
+    }
+
+    /// Makes every server refuse connections over TCP without TLS
+    /// (`--require-secure-transport=ON`). MariaDB 10.11 refuses them with error 1045
+    /// "Access denied" (SQLSTATE 28000), like a wrong password, where MySQL gives 3159
+    /// "Connections using insecure transport are prohibited". Unix socket connections
+    /// still count as secure. Use it together
+    /// with [`SandboxOptions::tls`], or the sandbox itself cannot connect.
+    pub fn require_secure_transport(self) -> Self {
+        self.arg("--require-secure-transport=ON")
+    }
 }
 
 /// N real `mariadbd` servers listening on 127.0.0.1, each with the account
@@ -94,6 +188,8 @@ pub struct Sandbox {
     pub(super) servers: Vec<Server>,
     launch: LaunchConfig,
     pub(super) sql_timeout: Duration,
+    /// TLS for the sandbox's own connections, when started with it.
+    admin_tls: Option<AdminTls>,
     /// The server last made the replication source (see `replication.rs`); 0 otherwise.
     pub(super) source: AtomicUsize,
 }
@@ -143,6 +239,7 @@ impl Sandbox {
                 ready_timeout: opts.ready_timeout,
             },
             sql_timeout: opts.sql_timeout,
+            admin_tls: opts.admin_tls,
             source: AtomicUsize::new(0),
         };
         let targets: Vec<PathBuf> = sandbox.servers.iter().map(Server::data_dir).collect();
@@ -275,6 +372,10 @@ impl Sandbox {
 
     /// Connection options for server `i` over TCP as [`USER`], with `prefer_socket(false)`
     /// so `mysql_async` does not switch to the Unix socket behind a proxy's back.
+    ///
+    /// When the sandbox was started with [`SandboxOptions::tls`] (or `tls_with`), they
+    /// include TLS options trusting only that CA (no built-in roots, no invalid
+    /// certificates); a caller that wants a plain connection sets `ssl_opts(None)`.
     pub fn opts(&self, i: usize) -> mysql_async::OptsBuilder {
         mysql_async::OptsBuilder::default()
             .ip_or_hostname("127.0.0.1")
@@ -282,6 +383,7 @@ impl Sandbox {
             .user(Some(USER))
             .pass(Some(PASSWORD))
             .prefer_socket(false)
+            .ssl_opts(self.admin_tls.as_ref().map(AdminTls::ssl_opts))
     }
 
     /// Runs `sql` on server `i` over a new TCP connection and returns the rows of its first
@@ -329,6 +431,23 @@ impl Sandbox {
                 index: i,
                 after: self.sql_timeout,
             }),
+        }
+    }
+
+    /// For `CHANGE MASTER TO` on a sandbox started with TLS: the replica connects to its
+    /// source over TLS too, trusting the same CA (so replication also works under
+    /// `--require-secure-transport`). Empty without TLS.
+    pub(super) fn master_ssl_clause(&self) -> String {
+        match &self.admin_tls {
+            None => String::new(),
+            Some(tls) => {
+                let ca = tls.ca.display().to_string();
+                let ca = ca.replace('\\', "\\\\").replace('\'', "\\'");
+                format!(
+                    ", MASTER_SSL=1, MASTER_SSL_CA='{ca}', MASTER_SSL_VERIFY_SERVER_CERT={}",
+                    u8::from(tls.name.is_none())
+                )
+            }
         }
     }
 

@@ -33,12 +33,19 @@
 //!   (a blacklist, latency statistics) never carries over from one sandbox to a later one.
 //! - [`FaultProxy`] (`proxy.rs`): Pass / Latency / Blackhole / Reset / Refuse / CutReplyTo in
 //!   front of a server.
+//! - [`TestCerts`] (`tls.rs`): a CA, server and client certificates (and a wrong CA and a
+//!   wrong-name server certificate) made with `rcgen` at run time, for servers started with
+//!   [`SandboxOptions::tls`] and [`SandboxOptions::require_secure_transport`].
 //! - [`SandboxError`] (`error.rs`).
 //!
 //! Every connection made to a sandbox server through a proxy must use
 //! `prefer_socket(false)`: by default `mysql_async` reads `@@socket` after a TCP connect and
 //! switches to that Unix socket when the path exists, which would silently bypass the proxy.
 //! [`Sandbox::opts`] already sets it.
+//!
+//! TLS for the sandbox's own connections comes from `mysql_async` through one of this
+//! package's features, `rustls` (the default, ring as crypto provider) or `native-tls`
+//! (OpenSSL; build with `default-features = false`), mirroring `mysql_lb`'s features.
 
 mod cluster;
 mod error;
@@ -50,12 +57,14 @@ mod server;
 mod spawner;
 mod tempdirs;
 mod template;
+mod tls;
 
 pub use cluster::{Sandbox, SandboxOptions};
 pub use error::SandboxError;
 pub use ports::fresh_port;
 pub use proxy::{FaultProxy, ProxyMode};
 pub use replication::{APP_PASSWORD, APP_USER};
+pub use tls::{TestCerts, WRONG_NAME};
 
 /// The account every sandbox server has: `ALL PRIVILEGES ... WITH GRANT OPTION`, reachable
 /// over TCP from 127.0.0.1.

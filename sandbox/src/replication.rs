@@ -20,6 +20,9 @@
 //!   Its position is `gtid_slave_pos`, an InnoDB table, so it survives the SIGKILL of
 //!   [`Sandbox::restart`]. `MASTER_CONNECT_RETRY=1` and `--slave-net-timeout=5` make
 //!   replicas find a restarted or resumed source within seconds instead of a minute.
+//! - With TLS ([`SandboxOptions::tls`]) replicas connect to their source with
+//!   `MASTER_SSL=1` and the same CA, so replication works under
+//!   `--require-secure-transport` too.
 //!
 //! Why [`APP_USER`] has a list of grants instead of `ALL`: on MariaDB 10.11 `GRANT ALL`
 //! includes `READ_ONLY ADMIN`, which lets a user write through `read_only` (checked on the
@@ -228,7 +231,8 @@ impl Sandbox {
             &format!(
                 "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={port}, \
                  MASTER_USER='{REPL_USER}', MASTER_PASSWORD='{REPL_PASSWORD}', \
-                 MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE"
+                 MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1{}; START SLAVE",
+                self.master_ssl_clause()
             ),
         )
         .await

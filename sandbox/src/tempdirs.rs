@@ -15,6 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub(crate) const SANDBOX_PREFIX: &str = "mysql_lb-sandbox-";
 /// Prefix of a template being built (renamed into place when complete).
 pub(crate) const BUILD_PREFIX: &str = "mysql_lb-tmpl-build-";
+/// Prefix of a [`TestCerts::generate_temp`](crate::TestCerts::generate_temp) dir.
+pub(crate) const CERTS_PREFIX: &str = "mysql_lb-certs-";
 
 /// Creates a fresh dir `<temp>/<prefix><pid>-<nonce>`.
 pub(crate) fn create_owned_dir(prefix: &str) -> std::io::Result<PathBuf> {
@@ -43,7 +45,7 @@ fn pid_alive(pid: i32) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Removes the sandbox and template-build dirs of our uid whose owning process is gone.
+/// Removes the sandbox, template-build and certificate dirs of our uid whose owning process is gone.
 pub(crate) fn sweep_stale() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
@@ -56,6 +58,7 @@ pub(crate) fn sweep_stale() {
         let Some(rest) = name
             .strip_prefix(SANDBOX_PREFIX)
             .or_else(|| name.strip_prefix(BUILD_PREFIX))
+            .or_else(|| name.strip_prefix(CERTS_PREFIX))
         else {
             continue;
         };
