@@ -137,6 +137,19 @@ impl Balancer {
         Ok(conn)
     }
 
+    /// A plain connection to one given host, whatever the strategy and the blacklist say (an
+    /// operator's tool asking each host about itself): the connect hook, TLS as configured,
+    /// bounded like every connect. Nothing is recorded about the host.
+    pub async fn connect_host(&self, host: &HostAddr) -> Result<mysql_async::Conn, Error> {
+        let Some(i) = self.hosts.iter().position(|h| &h.spec.addr == host) else {
+            return Err(Error::NoHostForRole {
+                role: "named",
+                reason: format!("{host} is not one of this balancer's hosts"),
+            });
+        };
+        self.dial(i).await.map_err(Error::from_mysql_owned)
+    }
+
     /// Tells the balancer that a connection from [`Balancer::connect`] to `host` failed with
     /// `err` (a failed statement or validation ping in a pool of plain connections). If the
     /// exception checker blames the host, it is checked with one bounded connect in the
@@ -302,7 +315,10 @@ impl Balancer {
             Ok(t) => Ok(Some(t)),
             Err(e) if self.is_host_failure(&e) => {
                 self.mark_failed(i, &e);
-                failures.0.push((self.addr(i).clone(), e.to_string()));
+                // Our own errors without mysql_async's "Other error: " in front.
+                let why =
+                    Error::from_mysql(&e).map_or_else(|| e.to_string(), |ours| ours.to_string());
+                failures.0.push((self.addr(i).clone(), why));
                 Ok(None)
             }
             Err(e) => Err(Error::from_mysql_owned(e)),

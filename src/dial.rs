@@ -173,6 +173,10 @@ impl Dialer {
                     what_did_not_match(&t.to_string(), tls, &self.addr)
                 )
             }
+            mysql_async::Error::Io(mysql_async::IoError::Io(io)) => match rustls_error(io) {
+                Some(inner) => format!("{} ({inner})", what_did_not_match(&inner, tls, &self.addr)),
+                None => return e,
+            },
             _ => return e,
         };
         Error::Tls {
@@ -202,17 +206,45 @@ fn what_did_not_match(text: &str, tls: &TlsOpts, addr: &HostAddr) -> String {
     } else if t.contains("notvalidforname")
         || t.contains("not valid for name")
         || t.contains("hostname mismatch")
+        || t.contains("ip address mismatch")
     {
         let name = tls.server_name().unwrap_or(addr.host());
+        let rustls_checks_anyway =
+            if cfg!(feature = "rustls") && tls.mode() != SslMode::VerifyIdentity {
+                "; with the rustls feature the name is checked under every mode that checks the CA \
+             (mysql_async 0.37's issue #404)"
+            } else {
+                ""
+            };
         format!(
             "the server's certificate is not for the name `{name}` (set ssl_server_name to a \
-             name it has, or list the host by that name)"
+             name it has, or list the host by that name{rustls_checks_anyway})"
         )
     } else if t.contains("expired") || t.contains("notvalidyet") || t.contains("not yet valid") {
         "the server's certificate has expired or is not valid yet".to_owned()
     } else {
         "the TLS handshake failed".to_owned()
     }
+}
+
+/// The rustls error inside an I/O error, as tokio-rustls reports a failed handshake (an
+/// `io::Error` around an `io::Error` around rustls's), as text.
+fn rustls_error(io: &std::io::Error) -> Option<String> {
+    #[cfg(feature = "rustls")]
+    {
+        let mut at: &(dyn std::error::Error + 'static) = io.get_ref()?;
+        for _ in 0..4 {
+            if let Some(e) = at.downcast_ref::<rustls::Error>() {
+                return Some(e.to_string());
+            }
+            at = match at.downcast_ref::<std::io::Error>() {
+                Some(inner) => inner.get_ref()?,
+                None => at.source()?,
+            };
+        }
+    }
+    let _ = io;
+    None
 }
 
 /// With rustls, makes sure a process-wide crypto provider exists: if the application's build

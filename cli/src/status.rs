@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use mysql_lb::{Blacklist, HostAddr, LbOpts};
+use mysql_lb::{Balancer, Blacklist, HostAddr, LbOpts};
 use serde_json::json;
 
 use crate::table::Table;
@@ -59,10 +59,11 @@ pub(crate) fn run(args: Args) -> Outcome {
 
 async fn check_all(opts: &LbOpts) -> Vec<HostStatus> {
     let blacklist = Blacklist::global().snapshot();
+    let balancer = Balancer::new(opts.clone());
     let checks = opts.hosts().iter().map(|spec| {
         let addr = spec.addr.clone();
-        let opts = opts.clone();
-        tokio::spawn(async move { probe(&opts, &addr).await })
+        let balancer = balancer.clone();
+        tokio::spawn(async move { probe(&balancer, &addr).await })
     });
     let mut out = Vec::new();
     for (spec, handle) in opts.hosts().iter().zip(checks.collect::<Vec<_>>()) {
@@ -84,11 +85,12 @@ async fn check_all(opts: &LbOpts) -> Vec<HostStatus> {
 
 /// Connects to `addr` alone, bounded by the connect timeout, and asks it about itself; each
 /// statement is bounded by the same timeout.
-async fn probe(opts: &LbOpts, addr: &HostAddr) -> Result<Probe, String> {
-    let bound = opts.connect_timeout();
-    let mut conn = tokio::time::timeout(bound, mysql_async::Conn::new(opts.mysql_opts(addr)))
+async fn probe(balancer: &Balancer, addr: &HostAddr) -> Result<Probe, String> {
+    let bound = balancer.opts().connect_timeout();
+    // Through the balancer's dialer: TLS as the URL says, every step bounded.
+    let mut conn = balancer
+        .connect_host(addr)
         .await
-        .map_err(|_| format!("connect took longer than {bound:?}"))?
         .map_err(|e| e.to_string())?;
     let result = async {
         let ping = Instant::now();

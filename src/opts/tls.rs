@@ -20,6 +20,12 @@
 //! it, `verify_ca` and `verify_identity` trust the built-in roots (webpki's, or the system's
 //! under `native-tls`), which is what managed services with public certificates need.
 //!
+//! One gap, not ours to close: with the `rustls` feature, `mysql_async` 0.37 checks the name
+//! even where it is told not to (`skip_domain_validation` looks for a word that rustls 0.23 no
+//! longer prints; mysql_async issue #404), so `verify_ca` (and `required` with a CA) behave as
+//! `verify_identity` there; `ssl_server_name` names what the certificate has. `native-tls` is
+//! not affected. The error says so when it happens.
+//!
 //! The default is `disabled`, as in `mysql_async`, MariaDB Connector/J and go-sql-driver:
 //! `preferred` checks nothing, so it protects from a passive listener only, and costs a TLS
 //! handshake per connection; a deployment that needs TLS says so, and then gets exactly the
