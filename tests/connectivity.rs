@@ -197,6 +197,18 @@ async fn two_writers() -> Sandbox {
     sb
 }
 
+/// Runs an insert that must fail with server error `code`.
+async fn insert_refused(c: &mut LoadBalancedConnection, code: u16) {
+    let err = c
+        .query_drop("INSERT INTO test.t (v) VALUES (0)")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, mysql_async::Error::Server(s) if s.code == code),
+        "expected {code}: {err}"
+    );
+}
+
 async fn rows(sb: &Sandbox, i: usize) -> u64 {
     let r = sb.sql(i, "SELECT COUNT(*) FROM test.t").await.unwrap();
     mysql_async::from_row(r.into_iter().next().unwrap())
@@ -252,14 +264,7 @@ async fn reject_read_only_moves_writes_off_a_demoted_writer() {
     // A read-only transaction the caller asked for refuses writes by itself (1792): not
     // the host's fault.
     c.set_read_only(true).await.unwrap();
-    let err = c
-        .query_drop("INSERT INTO test.t (v) VALUES (4)")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, mysql_async::Error::Server(s) if s.code == 1792),
-        "{err}"
-    );
+    insert_refused(&mut c, 1792).await;
     assert!(!blacklist.contains(&addr(&sb, 1)));
 }
 
@@ -275,14 +280,7 @@ async fn without_reject_read_only_a_demoted_writer_keeps_getting_writes() {
         .unwrap();
     sb.exec(0, "SET GLOBAL read_only = 1").await.unwrap();
     for _ in 0..3 {
-        let err = c
-            .query_drop("INSERT INTO test.t (v) VALUES (2)")
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, mysql_async::Error::Server(s) if s.code == 1290),
-            "{err}"
-        );
+        insert_refused(&mut c, 1290).await;
     }
     assert_eq!(
         c.current_host(),

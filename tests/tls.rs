@@ -39,6 +39,17 @@ async fn cipher(c: &mut LoadBalancedConnection) -> String {
     row.map(|r| r.1).unwrap_or_default()
 }
 
+/// One server whose certificate (signed by the right CA) is only for `WRONG_NAME`.
+async fn wrong_name_server(certs: &TestCerts) -> Sandbox {
+    let opts = SandboxOptions::default().tls_with(
+        &certs.wrong_name_cert,
+        &certs.wrong_name_key,
+        &certs.ca,
+        WRONG_NAME,
+    );
+    Sandbox::start_with(1, opts).await.unwrap()
+}
+
 /// The reason given for each host in an `AllHostsFailed`.
 fn reasons(err: &Error) -> Vec<(HostAddr, String)> {
     match err {
@@ -153,17 +164,7 @@ async fn a_wrong_ca_is_refused_naming_the_host_and_the_ca() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_name_fails_verify_identity_only() {
     let certs = TestCerts::generate_temp().unwrap();
-    let sb = Sandbox::start_with(
-        1,
-        SandboxOptions::default().tls_with(
-            &certs.wrong_name_cert,
-            &certs.wrong_name_key,
-            &certs.ca,
-            WRONG_NAME,
-        ),
-    )
-    .await
-    .unwrap();
+    let sb = wrong_name_server(&certs).await;
     let ca = certs.ca.display().to_string();
     let (b, _) = balancer(&url(
         &[&sb],
@@ -195,17 +196,7 @@ async fn a_wrong_name_fails_verify_identity_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_with_a_bad_certificate_is_skipped_for_the_good_ones() {
     let certs = TestCerts::generate_temp().unwrap();
-    let bad = Sandbox::start_with(
-        1,
-        SandboxOptions::default().tls_with(
-            &certs.wrong_name_cert,
-            &certs.wrong_name_key,
-            &certs.ca,
-            WRONG_NAME,
-        ),
-    )
-    .await
-    .unwrap();
+    let bad = wrong_name_server(&certs).await;
     let good = Sandbox::start_with(1, SandboxOptions::default().tls(&certs))
         .await
         .unwrap();
