@@ -150,6 +150,46 @@ impl Balancer {
         self.dial(i).await.map_err(Error::from_mysql_owned)
     }
 
+    /// Checks one host now, for an operator's tool that watches hosts (`mysql-lb status
+    /// --watch`): a bounded connect and ping. A failure the checker blames on the host
+    /// blacklists it (subscribers hear `HostBlacklisted`), a success takes it off
+    /// (`HostBack`). Returns the round trip of the ping, or the error.
+    pub async fn check_host(&self, host: &HostAddr) -> Result<std::time::Duration, Error> {
+        let Some(i) = self.hosts.iter().position(|h| &h.spec.addr == host) else {
+            return self
+                .connect_host(host)
+                .await
+                .map(|_| std::time::Duration::ZERO);
+        };
+        let bound = self.opts.ping_timeout;
+        let result = async {
+            let mut conn = self.dial(i).await?;
+            let start = tokio::time::Instant::now();
+            match timeout(bound, mysql_async::prelude::Queryable::ping(&mut conn)).await {
+                Ok(r) => r.map(|()| start.elapsed()),
+                Err(_) => Err(Error::Timeout {
+                    host: host.clone(),
+                    step: "ping",
+                    after: bound,
+                }
+                .into_mysql()),
+            }
+        }
+        .await;
+        match result {
+            Ok(rtt) => {
+                self.blacklist.remove(host);
+                Ok(rtt)
+            }
+            Err(e) => {
+                if self.is_host_failure(&e) {
+                    self.mark_failed(i, &e);
+                }
+                Err(Error::from_mysql_owned(e))
+            }
+        }
+    }
+
     /// Tells the balancer that a connection from [`Balancer::connect`] to `host` failed with
     /// `err` (a failed statement or validation ping in a pool of plain connections). If the
     /// exception checker blames the host, it is checked with one bounded connect in the
@@ -190,7 +230,7 @@ impl Balancer {
     pub(crate) fn mark_failed(&self, i: usize, why: &mysql_async::Error) {
         self.hosts[i].stats.record_error();
         self.blacklist
-            .add(self.addr(i), self.opts.blacklist_timeout, why.to_string());
+            .add(self.addr(i), self.opts.blacklist_timeout, describe(why));
     }
 
     /// A connection to host `i` failed mid-statement (`why`): counts the error and checks the
@@ -315,10 +355,7 @@ impl Balancer {
             Ok(t) => Ok(Some(t)),
             Err(e) if self.is_host_failure(&e) => {
                 self.mark_failed(i, &e);
-                // Our own errors without mysql_async's "Other error: " in front.
-                let why =
-                    Error::from_mysql(&e).map_or_else(|| e.to_string(), |ours| ours.to_string());
-                failures.0.push((self.addr(i).clone(), why));
+                failures.0.push((self.addr(i).clone(), describe(&e)));
                 Ok(None)
             }
             Err(e) => Err(Error::from_mysql_owned(e)),
@@ -394,6 +431,11 @@ impl Balancer {
         }
         result
     }
+}
+
+/// An error in words: our own errors without mysql_async's "Other error: " in front.
+fn describe(e: &mysql_async::Error) -> String {
+    Error::from_mysql(e).map_or_else(|| e.to_string(), |ours| ours.to_string())
 }
 
 /// The strategy a set of options asks for.

@@ -20,6 +20,7 @@ use dashmap::DashMap;
 use tokio::time::Instant;
 
 use crate::addr::HostAddr;
+use crate::observe::{self, EventKind, metrics};
 use crate::stats::HostStats;
 
 /// A set of blacklisted hosts with expiry times. [`Blacklist::global`] is the one every handle
@@ -88,7 +89,19 @@ impl Blacklist {
             },
         );
         if fresh {
-            tracing::warn!(host = %addr, ?timeout, "host blacklisted");
+            let reason = &self
+                .entries
+                .get(addr)
+                .map(|e| e.reason.clone())
+                .unwrap_or_default();
+            tracing::warn!(host = %addr, ?timeout, %reason, "host blacklisted");
+            metrics::blacklisted(addr);
+            self.count();
+            observe::emit(|| EventKind::HostBlacklisted {
+                host: addr.clone(),
+                timeout,
+                reason: reason.clone(),
+            });
         }
     }
 
@@ -99,8 +112,17 @@ impl Blacklist {
         if was {
             HostStats::of(addr).reset_latency();
             tracing::info!(host = %addr, "host off the blacklist");
+            self.count();
+            observe::emit(|| EventKind::HostBack { host: addr.clone() });
         }
         was
+    }
+
+    /// The process-wide list's size, as a gauge.
+    fn count(&self) {
+        if std::ptr::eq(self, &**GLOBAL) {
+            metrics::blacklist_size(self.entries.len());
+        }
     }
 
     /// Empties the list.

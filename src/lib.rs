@@ -35,6 +35,7 @@ mod checker;
 mod conn;
 mod dial;
 mod error;
+mod observe;
 mod opts;
 mod pool;
 mod replication;
@@ -46,6 +47,7 @@ pub use blacklist::{Blacklist, BlacklistEntry};
 pub use checker::{ExceptionChecker, StandardChecker};
 pub use conn::{LoadBalancedConnection, LoadBalancedTransaction};
 pub use error::{DataOutcome, Error, HostFailures, Result, UrlError, UrlErrorKind};
+pub use observe::{Event, EventKind, metric_names, subscribe};
 pub use opts::{
     ConnectHook, ConnectParams, DEFAULT_PORT, HookError, HostAddr, HostSpec, LbOpts, LbOptsBuilder,
     Mode, Role, SslMode, StrategyKind, TlsOpts, option_names, parse_duration,

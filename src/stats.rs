@@ -12,13 +12,14 @@
 //! `tokio::time::Instant`, so tests drive it with a paused clock.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
 use tokio::time::Instant;
 
 use crate::addr::HostAddr;
+use crate::observe::metrics::HostMetrics;
 
 /// What is known about one host's recent behaviour.
 #[derive(Debug, Default)]
@@ -27,6 +28,9 @@ pub struct HostStats {
     in_flight: AtomicUsize,
     statements: AtomicU64,
     errors: AtomicU64,
+    /// Registered at first use (the recorder must be installed by then).
+    metrics: OnceLock<HostMetrics>,
+    addr: OnceLock<HostAddr>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +45,21 @@ impl HostStats {
         if let Some(s) = REGISTRY.get(addr) {
             return s.clone();
         }
-        REGISTRY.entry(addr.clone()).or_default().clone()
+        let s = REGISTRY.entry(addr.clone()).or_default().clone();
+        let _ = s.addr.set(addr.clone());
+        s
+    }
+
+    /// This host's metric handles.
+    pub(crate) fn metrics(&self) -> &HostMetrics {
+        self.metrics.get_or_init(|| {
+            let addr = self
+                .addr
+                .get()
+                .cloned()
+                .unwrap_or_else(|| HostAddr::new("unknown", 0));
+            HostMetrics::new(&addr)
+        })
     }
 
     /// The current response-time estimate, `None` if the host was never measured (or was
@@ -69,6 +87,9 @@ impl HostStats {
     /// Records one response time.
     pub fn observe(&self, rtt: Duration, decay: Duration) {
         self.statements.fetch_add(1, Ordering::Relaxed);
+        if cfg!(feature = "metrics") {
+            self.metrics().statement(rtt);
+        }
         let now = Instant::now();
         let rtt = rtt.as_secs_f64();
         let mut g = self.rtt.lock().unwrap_or_else(|e| e.into_inner());
@@ -87,6 +108,9 @@ impl HostStats {
     /// Counts a host failure.
     pub(crate) fn record_error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
+        if cfg!(feature = "metrics") {
+            self.metrics().error();
+        }
     }
 
     /// Forgets the estimate, so that strategies measure the host again.

@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("checker", 3),
     ("stats", 3),
     ("error", 2),
+    ("observe", 2),
     ("addr", 1),
 ];
 

@@ -45,6 +45,9 @@ pub(crate) struct Class {
     /// Counts toward `autocommit_threshold` (`SET`, `SHOW`, `USE` and transaction control
     /// do not, as in Connector/J).
     pub counted: bool,
+    /// The first keyword, upper case, when it is a statement keyword (OpenTelemetry's
+    /// `db.operation.name`); empty otherwise.
+    pub verb: &'static str,
 }
 
 impl Class {
@@ -54,6 +57,7 @@ impl Class {
         tracked_change: false,
         pins: None,
         counted: true,
+        verb: "",
     };
 
     /// A plain read (`SELECT 1`): what pings, `prep` and session syncs count as.
@@ -62,6 +66,7 @@ impl Class {
         tracked_change: false,
         pins: None,
         counted: true,
+        verb: "",
     };
 
     /// Whether it may be run again on another host after a failure.
@@ -70,6 +75,52 @@ impl Class {
     }
 }
 
+/// Statement keywords, for `db.operation.name`: a fixed list, so that a span's field never
+/// carries text from the statement itself.
+const VERBS: &[&str] = &[
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "REPLACE",
+    "WITH",
+    "SHOW",
+    "DESCRIBE",
+    "DESC",
+    "EXPLAIN",
+    "BEGIN",
+    "START",
+    "COMMIT",
+    "ROLLBACK",
+    "SET",
+    "USE",
+    "CALL",
+    "CREATE",
+    "ALTER",
+    "DROP",
+    "TRUNCATE",
+    "RENAME",
+    "LOAD",
+    "DO",
+    "LOCK",
+    "UNLOCK",
+    "GRANT",
+    "REVOKE",
+    "ANALYZE",
+    "OPTIMIZE",
+    "PREPARE",
+    "EXECUTE",
+    "DEALLOCATE",
+    "SAVEPOINT",
+    "RELEASE",
+    "XA",
+    "HANDLER",
+    "KILL",
+    "FLUSH",
+    "VALUES",
+    "TABLE",
+];
+
 /// Classifies a statement's text.
 pub(crate) fn classify(sql: &[u8]) -> Class {
     let mut toks = Lexer::new(sql);
@@ -77,6 +128,11 @@ pub(crate) fn classify(sql: &[u8]) -> Class {
     let Some(Tok::Word(first)) = toks.next() else {
         return class;
     };
+    class.verb = VERBS
+        .iter()
+        .find(|v| first.eq_ignore_ascii_case(v))
+        .copied()
+        .unwrap_or("");
     let second = toks.clone().find_map(|t| match t {
         Tok::Word(w) => Some(Some(w)),
         Tok::UserVar | Tok::SysVar | Tok::Quoted | Tok::Literal => Some(None),

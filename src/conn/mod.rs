@@ -230,6 +230,9 @@ pub struct LoadBalancedConnection {
     /// A host whose connection just failed and is being checked: not picked by this handle's
     /// next connect unless nothing else is left.
     avoid: Option<usize>,
+    /// The host whose connection was lost last, the kind of loss and the driver's words,
+    /// until the handle is on another host (a failover, reported then).
+    lost_from: Option<(HostAddr, &'static str, String)>,
     pending_rollback: bool,
     closed: bool,
     /// The pool the handle's connections come from and go back to.
@@ -280,6 +283,7 @@ impl LoadBalancedConnection {
             tx_open: false,
             pending: None,
             avoid: None,
+            lost_from: None,
             pending_rollback: false,
             closed: false,
             generation: source.as_ref().map_or(0, |p| p.generation()),
@@ -617,6 +621,7 @@ impl LoadBalancedConnection {
         self.discard(i);
         self.forget_session();
         let host = self.balancer.addr(i).clone();
+        self.lost_from = Some((host.clone(), loss_kind(&cause), cause.to_string()));
         if let Some(what) = decision.next {
             self.pending = Some(Box::new(session_lost_later(host.clone(), what, &cause)));
         }
@@ -856,6 +861,11 @@ impl LoadBalancedConnection {
         if self.current != Some(i) {
             tracing::debug!(host = %self.balancer.addr(i), "switched host");
         }
+        if let Some((from, kind, why)) = self.lost_from.take()
+            && &from != self.balancer.addr(i)
+        {
+            crate::observe::failover(&from, self.balancer.addr(i), kind, &why);
+        }
         self.current = Some(i);
         self.statements_since_switch = 0;
         if self.source.is_some() {
@@ -951,6 +961,21 @@ fn as_statement<S>(stmt: &S) -> Option<&Statement> {
         } else {
             None
         }
+    }
+}
+
+/// A short name for how a connection was lost: a metric label.
+fn loss_kind(cause: &mysql_async::Error) -> &'static str {
+    match Error::from_mysql(cause) {
+        Some(Error::Timeout { .. }) => "timeout",
+        Some(Error::Tls { .. }) => "tls",
+        Some(Error::Mysql(inner)) => loss_kind(inner),
+        Some(_) => "other",
+        None => match cause {
+            mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => "connection",
+            mysql_async::Error::Server(_) => "server",
+            _ => "other",
+        },
     }
 }
 

@@ -3,16 +3,47 @@
 //! The collecting text methods (`query`, `query_first`, `query_drop`) loop: a plain read that
 //! met a host failure runs once more on another host. Methods that hand rows to the caller as
 //! they arrive, and prepared-statement methods, make one attempt.
+//!
+//! Each call runs in one `tracing` span, `mysql_lb.statement`, at INFO, with fields after
+//! OpenTelemetry's database conventions: `db.system` (`mysql`), `db.operation.name` (the
+//! statement's keyword, from a fixed list, never the text), `server.address` and
+//! `server.port` (the host that served it, recorded once known), and `otel.name` /
+//! `otel.kind` for tracing-opentelemetry. A retry on another host is an event inside it.
+//! With no subscriber interested the span is disabled at its callsite: a relaxed load and a
+//! branch, no allocation.
 
 use futures_core::future::BoxFuture;
 use mysql_async::prelude::{AsQuery, FromRow, Queryable, StatementLike};
 use mysql_async::{BinaryProtocol, Params, QueryResult, Statement, TextProtocol};
+use tracing::{Instrument, Span, field};
 
 use super::classify::{Class, classify};
 use super::{LoadBalancedConnection, Step};
 use crate::error::Error;
 
 type MyResult<T> = mysql_async::Result<T>;
+
+/// The span of one call (see the module docs).
+fn statement_span(operation: &'static str) -> Span {
+    tracing::info_span!(
+        "mysql_lb.statement",
+        "otel.name" = operation,
+        "otel.kind" = "client",
+        "db.system" = "mysql",
+        "db.operation.name" = operation,
+        "server.address" = field::Empty,
+        "server.port" = field::Empty,
+    )
+}
+
+/// Records the serving host on the span, once the statement has one.
+fn record_host(span: &Span, conn: &LoadBalancedConnection) {
+    if !span.is_disabled() {
+        let host = conn.current_addr();
+        span.record("server.address", host.host());
+        span.record("server.port", host.port());
+    }
+}
 
 /// Bounds `fut` by `limit`; on expiry the error says which host and step.
 async fn bounded<T>(
@@ -39,22 +70,28 @@ macro_rules! run_text {
     ($self:ident, $sql:expr, $retry:expr, |$conn:ident, $q:ident| $call:expr) => {{
         let sql: std::borrow::Cow<'_, [u8]> = $sql;
         let class = classify(&sql);
+        let span = statement_span(class.verb);
         let mut retry = $retry;
-        loop {
-            let ticket = $self.begin(&class).await?;
-            let limit = $self.statement_bound();
-            let result = match $self.conn_mut() {
-                Ok($conn) => {
-                    let $q: &[u8] = &sql;
-                    bounded(limit, $call).await
+        async {
+            loop {
+                let ticket = $self.begin(&class).await?;
+                record_host(&span, $self);
+                let limit = $self.statement_bound();
+                let result = match $self.conn_mut() {
+                    Ok($conn) => {
+                        let $q: &[u8] = &sql;
+                        bounded(limit, $call).await
+                    }
+                    Err(e) => Err(e),
+                };
+                match $self.finish(ticket, &class, &sql, retry, result).await {
+                    Step::Done(r) => break r,
+                    Step::Retry => retry = false,
                 }
-                Err(e) => Err(e),
-            };
-            match $self.finish(ticket, &class, &sql, retry, result).await {
-                Step::Done(r) => break r,
-                Step::Retry => retry = false,
             }
         }
+        .instrument(span.clone())
+        .await
     }};
 }
 
@@ -62,23 +99,29 @@ macro_rules! run_text {
 /// replaced a lost connection.
 macro_rules! run_exec {
     ($self:ident, $stmt:ident, |$conn:ident| $call:expr) => {{
-        let ticket = $self.begin(&Class::OPAQUE).await?;
-        if let Err(e) = $self.check_stale(&$stmt) {
-            $self.abandon(ticket);
-            return Err(e);
+        let span = statement_span("EXECUTE");
+        async {
+            let ticket = $self.begin(&Class::OPAQUE).await?;
+            record_host(&span, $self);
+            if let Err(e) = $self.check_stale(&$stmt) {
+                $self.abandon(ticket);
+                return Err(e);
+            }
+            let limit = $self.statement_bound();
+            let result = match $self.conn_mut() {
+                Ok($conn) => bounded(limit, $call).await,
+                Err(e) => Err(e),
+            };
+            match $self
+                .finish(ticket, &Class::OPAQUE, b"", false, result)
+                .await
+            {
+                Step::Done(r) => r,
+                Step::Retry => unreachable!("prepared statements are never retried"),
+            }
         }
-        let limit = $self.statement_bound();
-        let result = match $self.conn_mut() {
-            Ok($conn) => bounded(limit, $call).await,
-            Err(e) => Err(e),
-        };
-        match $self
-            .finish(ticket, &Class::OPAQUE, b"", false, result)
-            .await
-        {
-            Step::Done(r) => r,
-            Step::Retry => unreachable!("prepared statements are never retried"),
-        }
+        .instrument(span.clone())
+        .await
     }};
 }
 
@@ -115,21 +158,28 @@ impl Queryable for LoadBalancedConnection {
         Box::pin(async move {
             let sql = query.as_query().into_owned();
             let class = classify(&sql);
-            let ticket = self.begin(&class).await?;
-            // The result borrows the connection, so the handle's bookkeeping happens now
-            // and a failure is handled through a detached path.
-            self.note_statement(&class, &sql);
-            let limit = self.statement_bound();
-            let detached = self.detach(ticket);
-            let conn = self.conn_mut()?;
-            match bounded(limit, conn.query_iter(sql)).await {
-                Ok(r) => {
-                    detached.succeeded();
-                    Ok(r)
+            // The span covers the statement until its first rows, not their streaming.
+            let span = statement_span(class.verb);
+            async {
+                let ticket = self.begin(&class).await?;
+                record_host(&span, self);
+                // The result borrows the connection, so the handle's bookkeeping happens now
+                // and a failure is handled through a detached path.
+                self.note_statement(&class, &sql);
+                let limit = self.statement_bound();
+                let detached = self.detach(ticket);
+                let conn = self.conn_mut()?;
+                match bounded(limit, conn.query_iter(sql)).await {
+                    Ok(r) => {
+                        detached.succeeded();
+                        Ok(r)
+                    }
+                    // `conn` stays borrowed by the Ok arm; `begin` checks it next time.
+                    Err(e) => Err(detached.failed(e, false)),
                 }
-                // `conn` stays borrowed by the Ok arm; `begin` checks it next time.
-                Err(e) => Err(detached.failed(e, false)),
             }
+            .instrument(span.clone())
+            .await
         })
     }
 

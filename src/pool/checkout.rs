@@ -13,6 +13,7 @@ use crate::addr::HostAddr;
 use crate::balancer::Balancer;
 use crate::conn::{Checked, Lease as ConnLease, SessionState, Source};
 use crate::error::Error;
+use crate::observe::{self, EventKind, metrics};
 
 impl Source for PoolCore {
     fn balancer(&self) -> Arc<Balancer> {
@@ -68,7 +69,8 @@ impl PoolCore {
         avoid: Option<usize>,
         wanted: &SessionState,
     ) -> Result<Checked, Error> {
-        let deadline = Instant::now() + self.acquire_timeout;
+        let started = Instant::now();
+        let deadline = started + self.acquire_timeout;
         let n = balancer.hosts.len();
         loop {
             if self.is_closed() {
@@ -104,6 +106,7 @@ impl PoolCore {
                     .await;
                 match result {
                     Ok((host, (conn, lease))) => {
+                        lease.host().metrics().checkout(started.elapsed());
                         return Ok(Checked {
                             host,
                             conn,
@@ -116,7 +119,11 @@ impl PoolCore {
                     Err(e) => return Err(e),
                 }
             }
-            if tokio::time::timeout_at(deadline, released).await.is_err() {
+            let waited = {
+                let _waiting = Waiting::start();
+                tokio::time::timeout_at(deadline, released).await
+            };
+            if waited.is_err() {
                 let hosts = (0..n)
                     .filter(|&i| !balancer.blacklist.contains(balancer.addr(i)))
                     .count();
@@ -126,6 +133,13 @@ impl PoolCore {
                         hp.open().saturating_sub(hp.idle_count())
                     })
                     .sum();
+                tracing::warn!(after = ?self.acquire_timeout, hosts, busy, "pool exhausted");
+                metrics::exhausted();
+                observe::emit(|| EventKind::PoolExhausted {
+                    waited: self.acquire_timeout,
+                    hosts,
+                    busy,
+                });
                 return Err(Error::PoolExhausted {
                     after: self.acquire_timeout,
                     hosts,
@@ -140,6 +154,23 @@ impl ConnLease for Lease {
     fn give_back(self: Box<Self>, conn: Conn, applied: SessionState, dirty: bool) {
         let host: Arc<HostPool> = self.host().clone();
         host.give_back(conn, *self, applied, dirty);
+    }
+}
+
+/// Counts a checkout waiting for room (the `mysql_lb_pool_waiting` gauge) while it lives;
+/// a drop guard, so that a cancelled checkout is uncounted too.
+struct Waiting;
+
+impl Waiting {
+    fn start() -> Waiting {
+        metrics::waiting(1.0);
+        Waiting
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        metrics::waiting(-1.0);
     }
 }
 

@@ -24,6 +24,8 @@ use tokio::time::{Instant, timeout};
 
 use crate::addr::HostAddr;
 use crate::conn::session::SessionState;
+use crate::observe::metrics::HostMetrics;
+use crate::stats::HostStats;
 
 /// Per-host limits, read from the `mysql_async` pool parameters of the URL (`pool_min`,
 /// `pool_max`, `inactive_connection_ttl`, `abs_conn_ttl`, `abs_conn_ttl_jitter`,
@@ -79,6 +81,7 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.host.open.fetch_sub(1, Ordering::AcqRel);
+        self.host.metrics.pool(-1, 0);
         // Release before waking waiters, or a woken waiter could still find no permit.
         drop(self.permit.take());
         self.host.released.notify_waiters();
@@ -102,6 +105,7 @@ pub(crate) struct HostPool {
     closed: AtomicBool,
     /// Shared by every host of a pool: fires when a connection is released anywhere.
     released: Arc<Notify>,
+    metrics: HostMetrics,
 }
 
 impl std::fmt::Debug for HostPool {
@@ -116,6 +120,7 @@ impl std::fmt::Debug for HostPool {
 
 impl HostPool {
     pub(crate) fn new(addr: HostAddr, limits: Limits, released: Arc<Notify>) -> Arc<HostPool> {
+        let metrics = HostStats::of(&addr).metrics().clone();
         Arc::new(HostPool {
             permits: Arc::new(Semaphore::new(limits.max_open.max(1))),
             addr,
@@ -124,6 +129,7 @@ impl HostPool {
             open: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             released,
+            metrics,
         })
     }
 
@@ -142,6 +148,11 @@ impl HostPool {
         !self.is_closed() && (self.permits.available_permits() > 0 || self.idle_count() > 0)
     }
 
+    /// This host's metric handles.
+    pub(crate) fn metrics(&self) -> &HostMetrics {
+        &self.metrics
+    }
+
     /// Whether the host was removed or the pool closed.
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
@@ -157,6 +168,7 @@ impl HostPool {
     /// Takes every idle connection out (after a host failure they are likely dead too).
     pub(crate) fn drain(&self) -> Vec<Conn> {
         let idle = std::mem::take(&mut *self.lock());
+        self.metrics.pool(0, -(idle.len() as isize));
         idle.into_iter().map(|i| i.conn).collect()
     }
 
@@ -199,6 +211,7 @@ impl HostPool {
             return Ok(None);
         };
         self.open.fetch_add(1, Ordering::AcqRel);
+        self.metrics.pool(1, 0);
         let lease = Lease {
             host: self.clone(),
             permit: Some(permit),
@@ -259,6 +272,7 @@ impl HostPool {
             }
         }
         *idle = kept;
+        self.metrics.pool(0, -(out.len() as isize));
         out
     }
 
@@ -272,11 +286,16 @@ impl HostPool {
             since: Instant::now(),
             applied,
         });
+        self.metrics.pool(0, 1);
         self.released.notify_waiters();
     }
 
     fn pop_idle(&self) -> Option<Idle> {
-        self.lock().pop()
+        let idle = self.lock().pop();
+        if idle.is_some() {
+            self.metrics.pool(0, -1);
+        }
+        idle
     }
 
     fn end_of_life(&self) -> Option<Instant> {

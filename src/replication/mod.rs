@@ -31,8 +31,10 @@ pub use self::conn::ReplicationConnection;
 use self::hooks::{ReadSide, SideHooks};
 use self::monitor::Known;
 use crate::error::Error;
+use crate::observe::{self, EventKind};
 use crate::opts::{HostAddr, HostSpec, LbOpts, Role};
 use crate::pool::{HostSnapshot, HostState, LoadBalancedPool};
+use crate::stats::HostStats;
 
 /// How long connections to a host that left a role may finish their work.
 const ROLE_CHANGE_GRACE: Duration = Duration::from_secs(10);
@@ -236,7 +238,15 @@ impl Inner {
             max_lag,
             self.opts.read_from_source_when_no_replicas(),
         );
-        *self.lagging.lock().unwrap_or_else(|e| e.into_inner()) = known
+        for k in known.iter().filter(|k| k.reachable) {
+            if let Some(p) = &k.last {
+                let lag = p.lag.flatten().map(Duration::from_secs);
+                HostStats::of(&k.spec.addr)
+                    .metrics()
+                    .replication(!p.read_only, lag);
+            }
+        }
+        let now_lagging: Vec<(HostAddr, Option<u64>)> = known
             .iter()
             .filter(|k| k.lagging(max_lag))
             .map(|k| {
@@ -245,12 +255,24 @@ impl Inner {
             })
             .collect();
         drop(known);
+        let before = std::mem::replace(
+            &mut *self.lagging.lock().unwrap_or_else(|e| e.into_inner()),
+            now_lagging.clone(),
+        );
+        report_lag_changes(&before, &now_lagging);
+        let changed = !same_addrs(&self.writer.hosts(), &writers)
+            || !same_addrs(&self.reader.hosts(), &readers);
+        if changed {
+            let addrs = |v: &[HostSpec]| v.iter().map(|h| h.addr.clone()).collect::<Vec<_>>();
+            let (w, r) = (addrs(&writers), addrs(&readers));
+            tracing::info!(writers = ?w, readers = ?r, "replication roles changed");
+            observe::emit(|| EventKind::RolesChanged {
+                writers: w,
+                readers: r,
+            });
+        }
         for (pool, hosts) in [(&self.writer, writers), (&self.reader, readers)] {
             if !same_addrs(&pool.hosts(), &hosts) {
-                tracing::info!(
-                    hosts = ?hosts.iter().map(|h| h.addr.to_string()).collect::<Vec<_>>(),
-                    "replication roles changed"
-                );
                 pool.set_hosts(hosts, ROLE_CHANGE_GRACE);
             }
         }
@@ -283,6 +305,27 @@ impl Inner {
             });
         }
         Ok(())
+    }
+}
+
+/// Tells subscribers which replicas started lagging and which caught up since the last round.
+fn report_lag_changes(before: &[(HostAddr, Option<u64>)], now: &[(HostAddr, Option<u64>)]) {
+    for (host, lag) in now
+        .iter()
+        .filter(|(h, _)| !before.iter().any(|(b, _)| b == h))
+    {
+        tracing::warn!(%host, ?lag, "replica lagging: left out of reads");
+        observe::emit(|| EventKind::ReplicaLagging {
+            host: host.clone(),
+            lag: lag.map(Duration::from_secs),
+        });
+    }
+    for (host, _) in before
+        .iter()
+        .filter(|(h, _)| !now.iter().any(|(n, _)| n == h))
+    {
+        tracing::info!(%host, "replica caught up");
+        observe::emit(|| EventKind::ReplicaCaughtUp { host: host.clone() });
     }
 }
 
