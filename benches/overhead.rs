@@ -1,0 +1,2 @@
+//! Placeholder: the overhead bench (written next).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Placeholder: the Prometheus example (written next).
+fn main() {}
