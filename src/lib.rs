@@ -13,12 +13,17 @@
 //!   [`ReplicationConnection`], routed by read-only mode.
 //! - [`LbOpts`]: the connection string and options (and [`LbOptsBuilder`] for code).
 //! - [`Error`], and [`Error::outcome`] for what an error means for the caller's data.
+//! - What operators see: a `tracing` span per statement, [`subscribe`] for [`Event`]s (a
+//!   host blacklisted or back, a failover, a role change), metrics through the `metrics`
+//!   facade (feature `metrics`; [`metric_names`]).
+//! - Connecting: TLS ([`SslMode`], [`TlsOpts`]), a per-connect hook ([`ConnectParams`]), and
+//!   plain `mysql_async::Conn`s for other crates ([`Balancer::connect`]).
 //! - Extension points: [`BalanceStrategy`] (how a host is picked), [`ExceptionChecker`]
 //!   (which errors mean "this host is bad"), a shared [`Balancer`] or [`Blacklist`].
 //!
 //! Inside, modules import one way, down (`tests/layers.rs` checks it):
 //! `replication -> pool -> conn -> balancer -> dial -> {opts, strategy, blacklist, checker,
-//! stats} -> error -> addr`.
+//! stats} -> {error, observe} -> addr`.
 
 #![warn(missing_docs)]
 
