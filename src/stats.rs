@@ -84,6 +84,13 @@ impl HostStats {
         self.errors.load(Ordering::Relaxed)
     }
 
+    /// Counts a statement that returned an error (any error: the metric only).
+    pub(crate) fn record_statement_error(&self) {
+        if cfg!(feature = "metrics") {
+            self.metrics().error();
+        }
+    }
+
     /// Records one response time.
     pub fn observe(&self, rtt: Duration, decay: Duration) {
         self.statements.fetch_add(1, Ordering::Relaxed);
@@ -109,7 +116,7 @@ impl HostStats {
     pub(crate) fn record_error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         if cfg!(feature = "metrics") {
-            self.metrics().error();
+            self.metrics().failure();
         }
     }
 

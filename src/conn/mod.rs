@@ -568,6 +568,7 @@ impl LoadBalancedConnection {
                 Step::Done(Ok(v))
             }
             Err(e) => {
+                self.balancer.hosts[ticket.host].stats.record_statement_error();
                 let disconnected = self.conns[ticket.host]
                     .as_ref()
                     .is_none_or(|p| p.conn.is_disconnected());
@@ -1032,6 +1033,9 @@ impl Detached {
 
     pub(crate) fn failed(self, e: mysql_async::Error, disconnected: bool) -> mysql_async::Error {
         self.flags.in_op.store(op::NONE, Ordering::Release);
+        self.balancer.hosts[self.ticket.host]
+            .stats
+            .record_statement_error();
         let host = self.ticket.host;
         if !judge(&self.balancer, host, disconnected, &e, self.host_down) {
             return e;

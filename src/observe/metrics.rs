@@ -97,6 +97,7 @@ mod on {
     pub(crate) struct HostMetrics {
         statements: Counter,
         errors: Counter,
+        failures: Counter,
         duration: Histogram,
         open: Gauge,
         idle: Gauge,
@@ -113,6 +114,7 @@ mod on {
             HostMetrics {
                 statements: counter!("mysql_lb_statements_total", "host" => h.clone()),
                 errors: counter!("mysql_lb_statement_errors_total", "host" => h.clone()),
+                failures: counter!("mysql_lb_host_failures_total", "host" => h.clone()),
                 duration: histogram!("mysql_lb_statement_duration_seconds", "host" => h.clone()),
                 open: state("open"),
                 idle: state("idle"),
@@ -130,6 +132,10 @@ mod on {
         #[inline]
         pub(crate) fn error(&self) {
             self.errors.increment(1);
+        }
+        #[inline]
+        pub(crate) fn failure(&self) {
+            self.failures.increment(1);
         }
         /// A pool's connections changed by `open` opened (negative: closed) and `idle` gone
         /// idle (negative: taken); busy is open minus idle. Deltas, so that several pools
@@ -192,6 +198,8 @@ mod on {
         pub(crate) fn statement(&self, _: Duration) {}
         #[inline]
         pub(crate) fn error(&self) {}
+        #[inline]
+        pub(crate) fn failure(&self) {}
         #[inline]
         pub(crate) fn pool(&self, _: isize, _: isize) {}
         #[inline]
