@@ -79,28 +79,26 @@ impl Blacklist {
         if timeout.is_zero() {
             return;
         }
-        let fresh = !self.entries.contains_key(addr);
-        self.entries.insert(
+        let now = Instant::now();
+        let reason = reason.into();
+        // One atomic replace: of two concurrent adds, one sees the other's entry. An entry
+        // that had expired counts as new (the host failed again after its time was up).
+        let old = self.entries.insert(
             addr.clone(),
             Entry {
-                until: Instant::now() + timeout,
+                until: now + timeout,
                 probe_until: None,
-                reason: reason.into(),
+                reason: reason.clone(),
             },
         );
-        if fresh {
-            let reason = &self
-                .entries
-                .get(addr)
-                .map(|e| e.reason.clone())
-                .unwrap_or_default();
+        if old.is_none_or(|o| o.until <= now) {
             tracing::warn!(host = %addr, ?timeout, %reason, "host blacklisted");
             metrics::blacklisted(addr);
             self.count();
             observe::emit(|| EventKind::HostBlacklisted {
                 host: addr.clone(),
                 timeout,
-                reason: reason.clone(),
+                reason,
             });
         }
     }
@@ -118,16 +116,20 @@ impl Blacklist {
         was
     }
 
-    /// The process-wide list's size, as a gauge.
+    /// The process-wide list's size, as a gauge: hosts whose entry has not expired, counted
+    /// whenever one is added or taken off (an entry that expires unprobed is counted until the
+    /// next change).
     fn count(&self) {
         if std::ptr::eq(self, &**GLOBAL) {
-            metrics::blacklist_size(self.entries.len());
+            let now = Instant::now();
+            metrics::blacklist_size(self.entries.iter().filter(|e| e.until > now).count());
         }
     }
 
     /// Empties the list.
     pub fn clear(&self) {
         self.entries.clear();
+        self.count();
     }
 
     /// Whether `addr` is blacklisted now (an expired entry does not count).

@@ -568,7 +568,9 @@ impl LoadBalancedConnection {
                 Step::Done(Ok(v))
             }
             Err(e) => {
-                self.balancer.hosts[ticket.host].stats.record_statement_error();
+                self.balancer.hosts[ticket.host]
+                    .stats
+                    .record_statement_error();
                 let disconnected = self.conns[ticket.host]
                     .as_ref()
                     .is_none_or(|p| p.conn.is_disconnected());

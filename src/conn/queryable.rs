@@ -4,7 +4,8 @@
 //! met a host failure runs once more on another host. Methods that hand rows to the caller as
 //! they arrive, and prepared-statement methods, make one attempt.
 //!
-//! Each call runs in one `tracing` span, `mysql_lb.statement`, at INFO, with fields after
+//! Each statement method (the text and prepared-statement methods and `query_iter`; not
+//! `ping`, `prep` or `close`) runs in one `tracing` span, `mysql_lb.statement`, at INFO, with fields after
 //! OpenTelemetry's database conventions: `db.system` (`mysql`), `db.operation.name` (the
 //! statement's keyword, from a fixed list, never the text), `server.address` and
 //! `server.port` (the host that served it, recorded once known), and `otel.name` /

@@ -103,8 +103,7 @@ mod on {
         idle: Gauge,
         busy: Gauge,
         checkout: Histogram,
-        lag: Gauge,
-        writable: Gauge,
+        host: String,
     }
 
     impl HostMetrics {
@@ -120,8 +119,7 @@ mod on {
                 idle: state("idle"),
                 busy: state("busy"),
                 checkout: histogram!("mysql_lb_pool_checkout_wait_seconds", "host" => h.clone()),
-                lag: gauge!("mysql_lb_replication_lag_seconds", "host" => h.clone()),
-                writable: gauge!("mysql_lb_host_writable", "host" => h),
+                host: h,
             }
         }
         #[inline]
@@ -150,10 +148,19 @@ mod on {
         pub(crate) fn checkout(&self, took: Duration) {
             self.checkout.record(took.as_secs_f64());
         }
-        pub(crate) fn replication(&self, writable: bool, lag: Option<Duration>) {
-            self.writable.set(if writable { 1.0 } else { 0.0 });
+        /// What a replication monitor found: registered only here, so that hosts outside
+        /// a replication pool export no role or lag. `lag`: `None` when not a replica,
+        /// `Some(None)` when replication is stopped (NaN: unknown, not 0).
+        pub(crate) fn replication(&self, writable: bool, lag: Option<Option<Duration>>) {
+            let h = self.host.clone();
+            gauge!("mysql_lb_host_writable", "host" => h.clone()).set(if writable {
+                1.0
+            } else {
+                0.0
+            });
             if let Some(lag) = lag {
-                self.lag.set(lag.as_secs_f64());
+                let secs = lag.map_or(f64::NAN, |l| l.as_secs_f64());
+                gauge!("mysql_lb_replication_lag_seconds", "host" => h).set(secs);
             }
         }
     }
@@ -205,7 +212,7 @@ mod on {
         #[inline]
         pub(crate) fn checkout(&self, _: Duration) {}
         #[inline]
-        pub(crate) fn replication(&self, _: bool, _: Option<Duration>) {}
+        pub(crate) fn replication(&self, _: bool, _: Option<Option<Duration>>) {}
     }
 
     #[inline]

@@ -240,7 +240,7 @@ impl Inner {
         );
         for k in known.iter().filter(|k| k.reachable) {
             if let Some(p) = &k.last {
-                let lag = p.lag.flatten().map(Duration::from_secs);
+                let lag = p.lag.map(|l| l.map(Duration::from_secs));
                 HostStats::of(&k.spec.addr)
                     .metrics()
                     .replication(!p.read_only, lag);
