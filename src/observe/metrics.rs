@@ -22,7 +22,13 @@ pub(crate) const METRICS: &[(&str, &str, &str, &str)] = &[
         "mysql_lb_statement_errors_total",
         "counter",
         "host",
-        "statements that failed with an error the checker blamed on the host",
+        "statements that returned an error, of any kind",
+    ),
+    (
+        "mysql_lb_host_failures_total",
+        "counter",
+        "host",
+        "errors the exception checker blamed on the host (a failed connect, a lost connection)",
     ),
     (
         "mysql_lb_statement_duration_seconds",
@@ -76,7 +82,7 @@ pub(crate) const METRICS: &[(&str, &str, &str, &str)] = &[
         "mysql_lb_replication_lag_seconds",
         "gauge",
         "host",
-        "a replica's lag as its monitor last read it",
+        "a replica's lag as a replication pool's monitor last read it; NaN while its replication is stopped",
     ),
     (
         "mysql_lb_host_writable",
