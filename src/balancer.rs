@@ -36,6 +36,7 @@ use crate::blacklist::{Admission, Blacklist};
 use crate::checker::{ExceptionChecker, StandardChecker};
 use crate::dial::Dialer;
 use crate::error::{Error, HostFailures, READ_ONLY_CODES, is_read_only_refusal};
+use crate::hedge::HedgeBudget;
 use crate::opts::{HostAddr, HostSpec, LbOpts, StrategyChoice};
 use crate::stats::HostStats;
 use crate::strategy::{BalanceStrategy, Candidate};
@@ -60,6 +61,10 @@ pub struct Balancer {
     pub(crate) strategy: Arc<dyn BalanceStrategy>,
     pub(crate) checker: Arc<dyn ExceptionChecker>,
     pub(crate) blacklist: Arc<Blacklist>,
+    /// Bounds the hedged reads of every handle over these hosts.
+    pub(crate) hedges: HedgeBudget,
+    /// Hedges sent, and how many answered first.
+    pub(crate) hedge_counts: [std::sync::atomic::AtomicU64; 2],
 }
 
 impl std::fmt::Debug for Balancer {
@@ -92,6 +97,8 @@ impl Balancer {
             })
             .collect();
         Arc::new(Balancer {
+            hedges: HedgeBudget::new(opts.hedge_budget),
+            hedge_counts: Default::default(),
             strategy: strategy_of(&opts),
             checker: checker_of(&opts),
             hosts,
@@ -206,6 +213,13 @@ impl Balancer {
         blamed
     }
 
+    /// Reads hedged by handles over this balancer, and how many of those hedges answered
+    /// first (for benchmarks and dashboards).
+    pub fn hedges(&self) -> (u64, u64) {
+        let [sent, won] = &self.hedge_counts;
+        (sent.load(Ordering::Relaxed), won.load(Ordering::Relaxed))
+    }
+
     /// The address of host `i`.
     pub(crate) fn addr(&self, i: usize) -> &HostAddr {
         &self.hosts[i].spec.addr
@@ -276,6 +290,34 @@ impl Balancer {
                 }
             } else {
                 tracing::debug!(host = %addr, error = %why, "a connection failed; the host is fine");
+            }
+            this.hosts[i].checking.store(false, Ordering::Release);
+        });
+    }
+
+    /// Host `i` lost a hedge (another host answered a read first while `i` sat on it): new
+    /// picks avoid it at once (it goes on the blacklist), and one bounded connect and ping in
+    /// the background takes it off again if it answers, so a host that was merely slow once
+    /// is back within a round trip and a hung one stays out. Never waits.
+    pub(crate) fn suspect(self: &Arc<Self>, i: usize, why: String) {
+        if self.opts.blacklist_timeout.is_zero()
+            || self.blacklist.contains(self.addr(i))
+            || self.hosts[i].checking.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        self.blacklist
+            .add(self.addr(i), self.opts.blacklist_timeout, why);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let addr = this.addr(i).clone();
+            let bound = this.hosts[i].dialer.bound() + this.opts.ping_timeout;
+            let probe = async {
+                let mut conn = this.dial(i).await?;
+                mysql_async::prelude::Queryable::ping(&mut conn).await
+            };
+            if let Ok(Ok(())) = timeout(bound, probe).await {
+                this.blacklist.remove(&addr);
             }
             this.hosts[i].checking.store(false, Ordering::Release);
         });

@@ -40,6 +40,7 @@ mod checker;
 mod conn;
 mod dial;
 mod error;
+mod hedge;
 mod observe;
 mod opts;
 mod pool;

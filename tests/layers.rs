@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("blacklist", 3),
     ("checker", 3),
     ("stats", 3),
+    ("hedge", 3),
     ("error", 2),
     ("observe", 2),
     ("addr", 1),

@@ -36,6 +36,7 @@
 //! statement's result to the next one.
 
 pub(crate) mod classify;
+mod hedged;
 mod lexer;
 mod loss;
 mod pooled;

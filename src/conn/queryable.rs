@@ -19,13 +19,14 @@ use mysql_async::{BinaryProtocol, Params, QueryResult, Statement, TextProtocol};
 use tracing::{Instrument, Span, field};
 
 use super::classify::{Class, classify};
+use super::hedged::{First, QueryDrop, Rows};
 use super::{LoadBalancedConnection, Step};
 use crate::error::Error;
 
 type MyResult<T> = mysql_async::Result<T>;
 
 /// The span of one call (see the module docs).
-fn statement_span(operation: &'static str) -> Span {
+pub(super) fn statement_span(operation: &'static str) -> Span {
     tracing::info_span!(
         "mysql_lb.statement",
         "otel.name" = operation,
@@ -38,7 +39,7 @@ fn statement_span(operation: &'static str) -> Span {
 }
 
 /// Records the serving host on the span, once the statement has one.
-fn record_host(span: &Span, conn: &LoadBalancedConnection) {
+pub(super) fn record_host(span: &Span, conn: &LoadBalancedConnection) {
     if !span.is_disabled() {
         let host = conn.current_addr();
         span.record("server.address", host.host());
@@ -47,7 +48,7 @@ fn record_host(span: &Span, conn: &LoadBalancedConnection) {
 }
 
 /// Bounds `fut` by `limit`; on expiry the error says which host and step.
-async fn bounded<T>(
+pub(super) async fn bounded<T>(
     limit: Option<(std::time::Duration, crate::HostAddr)>,
     fut: impl std::future::Future<Output = MyResult<T>>,
 ) -> MyResult<T> {
@@ -71,6 +72,11 @@ macro_rules! run_text {
     ($self:ident, $sql:expr, $retry:expr, |$conn:ident, $q:ident| $call:expr) => {{
         let sql: std::borrow::Cow<'_, [u8]> = $sql;
         let class = classify(&sql);
+        run_text!($self, sql, class, $retry, |$conn, $q| $call)
+    }};
+    ($self:ident, $sql:ident, $class:ident, $retry:expr, |$conn:ident, $q:ident| $call:expr) => {{
+        let sql = $sql;
+        let class = $class;
         let span = statement_span(class.verb);
         let mut retry = $retry;
         async {
@@ -282,7 +288,18 @@ impl Queryable for LoadBalancedConnection {
         Q: AsQuery + 'a,
         T: FromRow + Send + 'static,
     {
-        Box::pin(async move { run_text!(self, query.as_query(), true, |c, q| c.query(q)) })
+        Box::pin(async move {
+            let sql = query.as_query();
+            let class = classify(&sql);
+            if self.may_hedge(&class) {
+                let span = statement_span(class.verb);
+                return self
+                    .run_hedged(&sql, &class, &Rows::new(), &span)
+                    .instrument(span.clone())
+                    .await;
+            }
+            run_text!(self, sql, class, true, |c, q| c.query(q))
+        })
     }
 
     fn query_first<'a, T, Q>(&'a mut self, query: Q) -> BoxFuture<'a, MyResult<Option<T>>>
@@ -290,7 +307,18 @@ impl Queryable for LoadBalancedConnection {
         Q: AsQuery + 'a,
         T: FromRow + Send + 'static,
     {
-        Box::pin(async move { run_text!(self, query.as_query(), true, |c, q| c.query_first(q)) })
+        Box::pin(async move {
+            let sql = query.as_query();
+            let class = classify(&sql);
+            if self.may_hedge(&class) {
+                let span = statement_span(class.verb);
+                return self
+                    .run_hedged(&sql, &class, &First::new(), &span)
+                    .instrument(span.clone())
+                    .await;
+            }
+            run_text!(self, sql, class, true, |c, q| c.query_first(q))
+        })
     }
 
     fn query_map<'a, T, F, Q, U>(
@@ -335,7 +363,18 @@ impl Queryable for LoadBalancedConnection {
     where
         Q: AsQuery + 'a,
     {
-        Box::pin(async move { run_text!(self, query.as_query(), true, |c, q| c.query_drop(q)) })
+        Box::pin(async move {
+            let sql = query.as_query();
+            let class = classify(&sql);
+            if self.may_hedge(&class) {
+                let span = statement_span(class.verb);
+                return self
+                    .run_hedged(&sql, &class, &QueryDrop, &span)
+                    .instrument(span.clone())
+                    .await;
+            }
+            run_text!(self, sql, class, true, |c, q| c.query_drop(q))
+        })
     }
 
     fn exec<'a: 'b, 'b, T, S, P>(

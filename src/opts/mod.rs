@@ -140,6 +140,10 @@ impl fmt::Debug for StrategyChoice {
 /// | `causal_read_timeout` | | `1s` | how long a causal read waits before going to the source |
 /// | `acquire_timeout` | | `5s` | bound on getting a connection from a pool |
 /// | `health_check_interval` | | `1s` | how often a replication pool reads each host's `read_only` and lag |
+/// | `hedge` | | `true` | a retry-safe read not answered within the hedge delay is sent to another host too; the first answer wins |
+/// | `hedge_budget` | | `5` | hedges as a percentage of hedge-eligible statements (plus 10 a second), 0 to 100 |
+/// | `hedge_delay_min` | | `5ms` | the hedge delay's floor (the delay is the host's recent p99) |
+/// | `hedge_delay_max` | | `80ms` | the hedge delay's cap: what a hung host costs a read, plus one answer |
 /// | `role_query` | | `SELECT @@global.read_only OR @@global.innodb_read_only` | the query a replication pool's monitor runs to tell a read-only host (first column true: read-only); `innodb_read_only` is how an Aurora reader shows |
 /// | `reject_read_only` | `rejectReadOnly` | `false` | a write refused as read-only (1290, 1792, 1836) blacklists the host and discards the connection, so the next statement goes to a writable host; the caller gets `WriteNotRetried` |
 /// | `ssl_mode` | `sslMode`, `useSSL` | `disabled` | `disabled`, `preferred`, `required`, `verify_ca`, `verify_identity` (also MariaDB Connector/J's `disable`, `trust`, `verify-ca`, `verify-full`); see below |
@@ -210,6 +214,10 @@ pub struct LbOpts {
     pub(crate) causal_read_timeout: Duration,
     pub(crate) acquire_timeout: Duration,
     pub(crate) health_check_interval: Duration,
+    pub(crate) hedge: bool,
+    pub(crate) hedge_budget: u32,
+    pub(crate) hedge_delay_min: Duration,
+    pub(crate) hedge_delay_max: Duration,
     pub(crate) role_query: Option<String>,
     pub(crate) reject_read_only: bool,
     pub(crate) tls: TlsOpts,
@@ -254,6 +262,10 @@ impl Default for LbOpts {
             causal_read_timeout: Duration::from_secs(1),
             acquire_timeout: Duration::from_secs(5),
             health_check_interval: Duration::from_secs(1),
+            hedge: true,
+            hedge_budget: 5,
+            hedge_delay_min: Duration::from_millis(5),
+            hedge_delay_max: Duration::from_millis(80),
             role_query: None,
             reject_read_only: false,
             tls: TlsOpts::default(),
@@ -381,6 +393,18 @@ impl LbOpts {
     /// How often a replication pool checks roles and lag.
     pub fn health_check_interval(&self) -> Duration {
         self.health_check_interval
+    }
+    /// Whether retry-safe reads are hedged.
+    pub fn hedge(&self) -> bool {
+        self.hedge
+    }
+    /// Hedges allowed, as a percentage of hedge-eligible statements.
+    pub fn hedge_budget(&self) -> u32 {
+        self.hedge_budget
+    }
+    /// The hedge delay's floor and cap.
+    pub fn hedge_delay_bounds(&self) -> (Duration, Duration) {
+        (self.hedge_delay_min, self.hedge_delay_max)
     }
     /// The query that tells a read-only host (first column true), for a replication pool's
     /// monitor.
@@ -689,6 +713,15 @@ impl LbOptsBuilder {
         acquire_timeout: Duration => |o, v| o.acquire_timeout = v;
         /// How often a replication pool checks roles and lag.
         health_check_interval: Duration => |o, v| o.health_check_interval = v;
+        /// Hedge retry-safe reads (on by default).
+        hedge: bool => |o, v| o.hedge = v;
+        /// Hedges allowed, as a percentage of hedge-eligible statements: 0 to 100 (`build`
+        /// refuses more).
+        hedge_budget: u32 => |o, v| o.hedge_budget = v;
+        /// The hedge delay's floor.
+        hedge_delay_min: Duration => |o, v| o.hedge_delay_min = v;
+        /// The hedge delay's cap.
+        hedge_delay_max: Duration => |o, v| o.hedge_delay_max = v;
         /// The query that tells a read-only host (first column true).
         role_query: impl Into<String> => |o, v| o.role_query = Some(v.into());
         /// A write refused as read-only moves the handle off the host.
@@ -758,6 +791,23 @@ impl LbOptsBuilder {
             ));
         }
         check_durations(&opts)?;
+        if opts.hedge_budget > 100 {
+            return Err(UrlError::new(
+                UrlErrorKind::BadValue,
+                format!("hedge_budget={}", opts.hedge_budget),
+                "bad value for hedge_budget: a percentage, 0 to 100",
+            ));
+        }
+        if opts.hedge_delay_min > opts.hedge_delay_max {
+            return Err(UrlError::new(
+                UrlErrorKind::Conflict,
+                "hedge_delay_min",
+                format!(
+                    "hedge_delay_min ({:?}) is above hedge_delay_max ({:?})",
+                    opts.hedge_delay_min, opts.hedge_delay_max
+                ),
+            ));
+        }
         if let Some((name, why)) = opts.tls.problem() {
             return Err(UrlError::new(UrlErrorKind::BadValue, name, why));
         }
@@ -893,6 +943,8 @@ fn check_durations(opts: &LbOpts) -> Result<(), UrlError> {
         ("causal_read_timeout", opts.causal_read_timeout, None),
         ("acquire_timeout", opts.acquire_timeout, None),
         ("health_check_interval", opts.health_check_interval, None),
+        ("hedge_delay_min", opts.hedge_delay_min, None),
+        ("hedge_delay_max", opts.hedge_delay_max, None),
     ];
     for (name, d, nonzero) in durations {
         value::capped(d).map_err(|why| {

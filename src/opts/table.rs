@@ -317,6 +317,46 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         },
     },
     OptionDef {
+        name: "hedge",
+        aliases: &[],
+        default: "true",
+        show: |o| Shown::Bool(o.hedge),
+        apply: |b, v, _| {
+            b.hedge(value::boolean(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "hedge_budget",
+        aliases: &[],
+        default: "5",
+        show: |o| Shown::Int(o.hedge_budget.into()),
+        apply: |b, v, _| {
+            b.hedge_budget(value::count(v, 0, 100)? as u32);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "hedge_delay_min",
+        aliases: &[],
+        default: "5ms",
+        show: |o| Shown::Ms(Some(o.hedge_delay_min)),
+        apply: |b, v, u| {
+            b.hedge_delay_min(dur(v, u)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "hedge_delay_max",
+        aliases: &[],
+        default: "80ms",
+        show: |o| Shown::Ms(Some(o.hedge_delay_max)),
+        apply: |b, v, u| {
+            b.hedge_delay_max(dur(v, u)?);
+            Ok(())
+        },
+    },
+    OptionDef {
         name: "role_query",
         aliases: &[],
         default: super::DEFAULT_ROLE_QUERY,

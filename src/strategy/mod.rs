@@ -65,9 +65,12 @@ impl<'a> Candidate<'a> {
     pub fn position(&self) -> usize {
         self.position
     }
-    /// Its response-time estimate; `None` if never measured (or measured before a recovery).
+    /// What a statement sent to it now should expect: its response-time estimate, or, if it
+    /// has statements in flight and has completed none for longer than that, how long it has
+    /// made no progress (a stalled host is expensive at once, before anything completes).
+    /// `None` if never measured (or measured before a recovery) and not stalled.
     pub fn latency(&self) -> Option<Duration> {
-        self.stats.latency()
+        self.stats.expected()
     }
     /// Statements in flight on it across the process.
     pub fn in_flight(&self) -> usize {

@@ -8,8 +8,19 @@
 //! `bestResponseTime` keeps only the last transaction's duration, which one slow outlier or
 //! one lucky fast query can swing.
 //!
+//! A completed sample says how a host *was*. A host that stops answering (SIGSTOP, a full
+//! disk) completes nothing, so its estimate would stay low while statements pile up on it.
+//! So each host also keeps when it last made progress (completed a statement) and, while it
+//! has statements in flight, the time since then counts as a latency too: a host with a
+//! statement in flight for 50 ms whose usual time is 0.3 ms is expensive now
+//! ([`HostStats::expected`]; Finagle's and tower's load-aware balancers count pending work for
+//! the same reason). `window.rs` keeps a recent latency histogram for hedging's tail
+//! percentile.
+//!
 //! The registry is keyed by [`HostAddr`] (host and port), like the blacklist. Time comes from
 //! `tokio::time::Instant`, so tests drive it with a paused clock.
+
+mod window;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
@@ -18,6 +29,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use tokio::time::Instant;
 
+use self::window::Window;
 use crate::addr::HostAddr;
 use crate::observe::metrics::HostMetrics;
 
@@ -28,6 +40,11 @@ pub struct HostStats {
     in_flight: AtomicUsize,
     statements: AtomicU64,
     errors: AtomicU64,
+    /// When the host last completed a statement (or became busy), in nanoseconds since
+    /// [`ORIGIN`].
+    last_progress: AtomicU64,
+    /// Recent statement times.
+    window: Window,
     /// Registered at first use (the recorder must be installed by then).
     metrics: OnceLock<HostMetrics>,
     addr: OnceLock<HostAddr>,
@@ -69,6 +86,32 @@ impl HostStats {
         g.map(|e| Duration::from_secs_f64(e.estimate.max(0.0)))
     }
 
+    /// What a statement sent now should expect: the estimate, or the time since the host
+    /// last made progress while it has statements in flight, whichever is longer.
+    pub fn expected(&self) -> Option<Duration> {
+        let stall = self.stalled_for();
+        match self.latency() {
+            Some(l) => Some(l.max(stall)),
+            None if !stall.is_zero() => Some(stall),
+            None => None,
+        }
+    }
+
+    /// How long the host has had statements in flight without completing any (zero when
+    /// idle).
+    pub fn stalled_for(&self) -> Duration {
+        if self.in_flight() == 0 {
+            return Duration::ZERO;
+        }
+        let last = self.last_progress.load(Ordering::Relaxed);
+        Duration::from_nanos(now_nanos().saturating_sub(last))
+    }
+
+    /// The `q` quantile of recent statement times, and how many samples it rests on.
+    pub(crate) fn recent_quantile(&self, q: f64) -> Option<(Duration, u64)> {
+        self.window.quantile(q)
+    }
+
     /// Statements in flight on this host, across the process.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
@@ -97,6 +140,8 @@ impl HostStats {
         if cfg!(feature = "metrics") {
             self.metrics().statement(rtt);
         }
+        self.last_progress.store(now_nanos(), Ordering::Relaxed);
+        self.window.record(rtt);
         let now = Instant::now();
         let rtt = rtt.as_secs_f64();
         let mut g = self.rtt.lock().unwrap_or_else(|e| e.into_inner());
@@ -132,7 +177,10 @@ impl HostStats {
 
     /// Marks a statement in flight until the guard drops.
     pub(crate) fn start(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        if self.in_flight.fetch_add(1, Ordering::Relaxed) == 0 {
+            // Idle until now: the stall clock starts here, not at the last completion.
+            self.last_progress.store(now_nanos(), Ordering::Relaxed);
+        }
         InFlight(self.clone())
     }
 }
@@ -147,6 +195,16 @@ impl Drop for InFlight {
 }
 
 static REGISTRY: LazyLock<DashMap<HostAddr, Arc<HostStats>>> = LazyLock::new(DashMap::new);
+
+/// The base of `last_progress`.
+static ORIGIN: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn now_nanos() -> u64 {
+    Instant::now()
+        .saturating_duration_since(*ORIGIN)
+        .as_nanos()
+        .min(u128::from(u64::MAX)) as u64
+}
 
 #[cfg(test)]
 mod tests {
@@ -201,6 +259,25 @@ mod tests {
         let a2 = HostStats::of(&HostAddr::new("10.9.8.7", 3306));
         assert!(Arc::ptr_eq(&a, &a2));
         assert!(!Arc::ptr_eq(&a, &b));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_that_makes_no_progress_gets_expensive_before_anything_completes() {
+        let s = Arc::new(HostStats::default());
+        s.observe(Duration::from_micros(300), DECAY);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let g = s.start();
+        assert_eq!(s.stalled_for(), Duration::ZERO, "busy from now, not from the last answer");
+        tokio::time::advance(Duration::from_millis(50)).await;
+        assert_eq!(s.stalled_for(), Duration::from_millis(50));
+        assert_eq!(s.expected(), Some(Duration::from_millis(50)));
+        // An answer is progress; idle is never stalled.
+        s.observe(Duration::from_micros(300), DECAY);
+        assert_eq!(s.stalled_for(), Duration::ZERO);
+        drop(g);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(s.stalled_for(), Duration::ZERO);
+        assert_eq!(s.expected(), s.latency());
     }
 
     #[test]

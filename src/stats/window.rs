@@ -1,0 +1,170 @@
+//! A small windowed latency histogram: which latency is "slow" for this host now.
+//!
+//! Hedging needs a high percentile of a host's recent statement times (Dean and Barroso,
+//! "The Tail at Scale", 2013, send the backup request after the 95th-percentile expected
+//! latency). An EWMA gives a mean, not a tail. This keeps counts in 64 log-spaced buckets (four
+//! per doubling, from 16 µs to about 1.1 s; longer samples land in the last one), in two
+//! generations: samples go to the current one, and every `WINDOW` the older is cleared and
+//! becomes the current. A quantile reads both, so it covers the last one to two windows and
+//! forgets a slow period soon after it ends. Recording is three relaxed atomic operations;
+//! nothing locks. Races at a rotation lose or misplace a few samples, which a percentile
+//! estimate does not notice.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+const BUCKETS: usize = 64;
+/// The lower edge of bucket 0, in microseconds.
+const BASE_US: f64 = 16.0;
+/// Buckets per doubling.
+const PER_OCTAVE: f64 = 4.0;
+/// How long one generation collects.
+pub(crate) const WINDOW: Duration = Duration::from_secs(5);
+
+/// Recent latencies of one host.
+#[derive(Debug)]
+pub(crate) struct Window {
+    generations: [[AtomicU32; BUCKETS]; 2],
+    /// Which generation is current, as the number of the window it started in.
+    epoch: AtomicU64,
+    origin: Instant,
+}
+
+impl Default for Window {
+    fn default() -> Window {
+        Window {
+            generations: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU32::new(0))),
+            epoch: AtomicU64::new(0),
+            origin: Instant::now(),
+        }
+    }
+}
+
+fn bucket_of(d: Duration) -> usize {
+    let us = d.as_secs_f64() * 1e6;
+    if us <= BASE_US {
+        return 0;
+    }
+    (((us / BASE_US).log2() * PER_OCTAVE) as usize).min(BUCKETS - 1)
+}
+
+/// The upper edge of bucket `b`.
+fn upper_edge(b: usize) -> Duration {
+    Duration::from_secs_f64(BASE_US * 2f64.powf((b + 1) as f64 / PER_OCTAVE) / 1e6)
+}
+
+impl Window {
+    /// The current window's number, rotating generations if a window has passed.
+    fn current(&self) -> usize {
+        let now = (self.origin.elapsed().as_nanos() / WINDOW.as_nanos()) as u64;
+        let seen = self.epoch.load(Ordering::Relaxed);
+        if now != seen
+            && self
+                .epoch
+                .compare_exchange(seen, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            // The generation that becomes current is cleared; if more than one window
+            // passed, the other one is stale too.
+            let fresh = (now % 2) as usize;
+            for c in &self.generations[fresh] {
+                c.store(0, Ordering::Relaxed);
+            }
+            if now > seen + 1 {
+                for c in &self.generations[1 - fresh] {
+                    c.store(0, Ordering::Relaxed);
+                }
+            }
+        }
+        (now % 2) as usize
+    }
+
+    /// Records one statement's time.
+    pub(crate) fn record(&self, d: Duration) {
+        let g = self.current();
+        self.generations[g][bucket_of(d)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The `q` quantile (0 to 1) of the recent samples, as the upper edge of its bucket, and
+    /// how many samples it is based on. `None` without samples.
+    pub(crate) fn quantile(&self, q: f64) -> Option<(Duration, u64)> {
+        self.current();
+        let counts: Vec<u64> = (0..BUCKETS)
+            .map(|b| {
+                self.generations
+                    .iter()
+                    .map(|g| u64::from(g[b].load(Ordering::Relaxed)))
+                    .sum()
+            })
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total as f64) * q.clamp(0.0, 1.0)).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (b, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some((upper_edge(b), total));
+            }
+        }
+        Some((upper_edge(BUCKETS - 1), total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_tail_is_read_from_the_buckets() {
+        let w = Window::default();
+        assert_eq!(w.quantile(0.99), None);
+        for _ in 0..990 {
+            w.record(Duration::from_micros(300));
+        }
+        for _ in 0..10 {
+            w.record(Duration::from_millis(40));
+        }
+        let (p50, n) = w.quantile(0.5).unwrap();
+        assert_eq!(n, 1000);
+        assert!(p50 >= Duration::from_micros(300) && p50 < Duration::from_micros(360), "{p50:?}");
+        let (p99, _) = w.quantile(0.99).unwrap();
+        assert!(p99 < Duration::from_micros(360), "the 990th sample is fast: {p99:?}");
+        let (p999, _) = w.quantile(0.999).unwrap();
+        assert!(p999 >= Duration::from_millis(40) && p999 < Duration::from_millis(48), "{p999:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_period_is_forgotten_two_windows_later() {
+        let w = Window::default();
+        for _ in 0..100 {
+            w.record(Duration::from_millis(50));
+        }
+        tokio::time::advance(WINDOW).await;
+        w.record(Duration::from_micros(200));
+        let (p50, n) = w.quantile(0.5).unwrap();
+        assert_eq!(n, 101, "the previous window still counts");
+        assert!(p50 >= Duration::from_millis(50), "{p50:?}");
+        tokio::time::advance(WINDOW).await;
+        w.record(Duration::from_micros(200));
+        let (p50, n) = w.quantile(0.5).unwrap();
+        assert_eq!(n, 2, "two windows on, the slow period is gone");
+        assert!(p50 < Duration::from_micros(240), "{p50:?}");
+        tokio::time::advance(WINDOW * 3).await;
+        assert_eq!(w.quantile(0.5), None, "a long silence clears both");
+    }
+
+    #[test]
+    fn buckets_cover_16us_to_a_second() {
+        assert_eq!(bucket_of(Duration::from_micros(1)), 0);
+        assert_eq!(bucket_of(Duration::from_secs(60)), BUCKETS - 1);
+        assert!(upper_edge(BUCKETS - 1) > Duration::from_secs(1));
+        for b in 0..BUCKETS - 1 {
+            assert!(upper_edge(b) < upper_edge(b + 1));
+        }
+    }
+}
