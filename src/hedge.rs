@@ -116,7 +116,10 @@ mod tests {
             s.observe(Duration::from_millis(20), Duration::from_secs(10));
         }
         let d = hedge_delay(&s, MIN, MAX);
-        assert!(d >= Duration::from_millis(20) && d < Duration::from_millis(24), "{d:?}");
+        assert!(
+            d >= Duration::from_millis(20) && d < Duration::from_millis(24),
+            "{d:?}"
+        );
         for _ in 0..100 {
             s.observe(Duration::from_secs(1), Duration::from_secs(10));
         }

@@ -57,7 +57,10 @@ async fn reads(
 
 fn balancer(sb: &Sandbox, extra: &str) -> Arc<Balancer> {
     Balancer::with_blacklist(
-        opts(sb, &format!("strategy=roundRobin&socket_timeout=10s{extra}")),
+        opts(
+            sb,
+            &format!("strategy=roundRobin&socket_timeout=10s{extra}"),
+        ),
         Arc::new(Blacklist::new()),
     )
 }
@@ -73,7 +76,10 @@ async fn a_paused_host_costs_reads_a_hedge_not_a_timeout() {
     assert!(errors.is_empty(), "{errors:?}");
     assert!(won >= 1, "the paused host's reads were answered elsewhere");
     // The cap is 80 ms; the rest is a new connection elsewhere and a loaded 2-core machine.
-    assert!(worst < Duration::from_millis(800), "worst read {worst:?} (socket_timeout is 10 s)");
+    assert!(
+        worst < Duration::from_millis(800),
+        "worst read {worst:?} (socket_timeout is 10 s)"
+    );
     // The host that lost a hedge was a suspect (blacklisted) until a probe got an answer,
     // after the pause.
     let mut suspect = false;
@@ -110,23 +116,37 @@ async fn a_pooled_handle_hedges_too() {
 async fn writes_transactions_and_pinned_sessions_are_never_hedged() {
     let sb = Sandbox::start(2).await.unwrap();
     on_all(&sb, "CREATE DATABASE IF NOT EXISTS test").await;
-    on_all(&sb, "CREATE TABLE test.t (id INT AUTO_INCREMENT PRIMARY KEY)").await;
+    on_all(
+        &sb,
+        "CREATE TABLE test.t (id INT AUTO_INCREMENT PRIMARY KEY)",
+    )
+    .await;
     let b = Balancer::with_blacklist(
         opts(&sb, "strategy=sequential&socket_timeout=600ms"),
         Arc::new(Blacklist::new()),
     );
-    let mut c = LoadBalancedConnection::connect_with(b.clone()).await.unwrap();
+    let mut c = LoadBalancedConnection::connect_with(b.clone())
+        .await
+        .unwrap();
     // A kept connection to the other host, so a hedge would have somewhere to go.
     c.query_drop("SELECT 1").await.unwrap();
     sb.pause(0);
     let t = Instant::now();
-    let err = c.query_drop("INSERT INTO test.t () VALUES ()").await.unwrap_err();
-    assert!(t.elapsed() >= Duration::from_millis(600), "waited for socket_timeout");
+    let err = c
+        .query_drop("INSERT INTO test.t () VALUES ()")
+        .await
+        .unwrap_err();
+    assert!(
+        t.elapsed() >= Duration::from_millis(600),
+        "waited for socket_timeout"
+    );
     assert_eq!(Error::outcome(&err), DataOutcome::Unknown, "{err}");
     sb.resume(0);
 
     // In a transaction a read is not hedged either: the transaction is lost, not moved.
-    let mut c = LoadBalancedConnection::connect_with(b.clone()).await.unwrap();
+    let mut c = LoadBalancedConnection::connect_with(b.clone())
+        .await
+        .unwrap();
     c.query_drop("BEGIN").await.unwrap();
     let on: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
     let i = (0..2).find(|&i| sb.port(i) == on).unwrap();
@@ -137,7 +157,10 @@ async fn writes_transactions_and_pinned_sessions_are_never_hedged() {
         matches!(Error::from_mysql(&err), Some(Error::TransactionLost { .. })) || {
             // The read itself times out; the loss is reported at the next statement.
             let next = c.query_drop("SELECT 1").await.unwrap_err();
-            matches!(Error::from_mysql(&next), Some(Error::TransactionLost { .. }))
+            matches!(
+                Error::from_mysql(&next),
+                Some(Error::TransactionLost { .. })
+            )
         },
         "{err}"
     );
@@ -157,5 +180,8 @@ async fn a_healthy_run_hedges_almost_nothing() {
     println!("{n} reads, {sent} hedges");
     assert!(errors.is_empty());
     // The budget: 5 % plus 10 a second at most; in practice far fewer.
-    assert!((sent as f64) <= n as f64 * 0.05 + 25.0, "{sent} hedges of {n}");
+    assert!(
+        (sent as f64) <= n as f64 * 0.05 + 25.0,
+        "{sent} hedges of {n}"
+    );
 }

@@ -124,7 +124,9 @@ impl LoadBalancedConnection {
                             let why = format!(
                                 "a read on it was not answered within {delay:?}; another host answered first"
                             );
-                            self.balancer.suspect(i, why);
+                            self.balancer.suspect(i, why.clone());
+                            // A move like a failover's: reported as one, with its reason.
+                            self.lost_from = Some((self.balancer.addr(i).clone(), "hedge", why));
                             if let Err(e) = self.make_current(j).await {
                                 self.abandon(ticket);
                                 return Err(e.into_mysql());

@@ -40,7 +40,7 @@ pub(crate) const METRICS: &[(&str, &str, &str, &str)] = &[
         "mysql_lb_failovers_total",
         "counter",
         "from, to, reason",
-        "handles that lost a connection and moved to another host; reason is `timeout`, `connection`, `server`, `tls` or `other`",
+        "handles that lost a connection and moved to another host; reason is `timeout`, `connection`, `server`, `tls`, `hedge` (another host answered a hedged read first) or `other`",
     ),
     (
         "mysql_lb_blacklist_additions_total",

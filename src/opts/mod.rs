@@ -121,7 +121,7 @@ impl fmt::Debug for StrategyChoice {
 /// | `server_affinity_order` | `serverAffinityOrder` | none | hosts in order of preference, `h1:p1,h2:p2`, for `serverAffinity` |
 /// | `blacklist_timeout` | `loadBalanceBlacklistTimeout`, `loadBalanceBlocklistTimeout` | `10s` | how long a failed host stays on the process-wide blacklist; `0` turns it off |
 /// | `connect_timeout` | `connectTimeout` | `2s` | bound on TCP connect plus handshake, per host tried |
-/// | `socket_timeout` | `socketTimeout` | `0` (off) | bound on each statement; on expiry the connection is dropped and the host blacklisted |
+/// | `socket_timeout` | `socketTimeout` | `5m` | bound on each statement; on expiry the connection is dropped and the host checked; `0` turns it off (see "A hung host" in the README) |
 /// | `ping_timeout` | `loadBalancePingTimeout` | `1s` | bound on a validation ping |
 /// | `idle_ping_after` | | `1s` | a connection idle longer than this is pinged before reuse |
 /// | `validate_on_swap` | `loadBalanceValidateConnectionOnSwapServer` | `false` | ping a connection before moving to it |
@@ -242,7 +242,10 @@ impl Default for LbOpts {
             affinity_order: Vec::new(),
             blacklist_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
-            socket_timeout: None,
+            // Bounded, as every network step is: a write on a hung host cannot be hedged and
+            // waits this long. Generous, so that long reports and migrations are not cut off
+            // (the server would go on with a statement the client gave up on).
+            socket_timeout: Some(Duration::from_secs(300)),
             ping_timeout: Duration::from_secs(1),
             idle_ping_after: Duration::from_secs(1),
             validate_on_swap: false,

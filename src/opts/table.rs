@@ -110,7 +110,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
     OptionDef {
         name: "socket_timeout",
         aliases: &["socketTimeout"],
-        default: "0 (off)",
+        default: "5m",
         show: |o| Shown::Ms(o.socket_timeout),
         apply: |b, v, u| {
             b.socket_timeout(dur(v, u)?);

@@ -267,7 +267,11 @@ mod tests {
         s.observe(Duration::from_micros(300), DECAY);
         tokio::time::advance(Duration::from_secs(1)).await;
         let g = s.start();
-        assert_eq!(s.stalled_for(), Duration::ZERO, "busy from now, not from the last answer");
+        assert_eq!(
+            s.stalled_for(),
+            Duration::ZERO,
+            "busy from now, not from the last answer"
+        );
         tokio::time::advance(Duration::from_millis(50)).await;
         assert_eq!(s.stalled_for(), Duration::from_millis(50));
         assert_eq!(s.expected(), Some(Duration::from_millis(50)));

@@ -131,11 +131,20 @@ mod tests {
         }
         let (p50, n) = w.quantile(0.5).unwrap();
         assert_eq!(n, 1000);
-        assert!(p50 >= Duration::from_micros(300) && p50 < Duration::from_micros(360), "{p50:?}");
+        assert!(
+            p50 >= Duration::from_micros(300) && p50 < Duration::from_micros(360),
+            "{p50:?}"
+        );
         let (p99, _) = w.quantile(0.99).unwrap();
-        assert!(p99 < Duration::from_micros(360), "the 990th sample is fast: {p99:?}");
+        assert!(
+            p99 < Duration::from_micros(360),
+            "the 990th sample is fast: {p99:?}"
+        );
         let (p999, _) = w.quantile(0.999).unwrap();
-        assert!(p999 >= Duration::from_millis(40) && p999 < Duration::from_millis(48), "{p999:?}");
+        assert!(
+            p999 >= Duration::from_millis(40) && p999 < Duration::from_millis(48),
+            "{p999:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
