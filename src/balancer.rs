@@ -6,12 +6,33 @@
 //!
 //! 1. Candidates are the hosts not tried yet in this call and not blacklisted (an expired
 //!    entry counts as a candidate; the blacklist admits one probe to it at a time).
-//! 2. The strategy picks one; the attempt is bounded by `connect_timeout`.
+//! 2. The strategy picks one; the attempt is bounded by `connect_timeout` (if it is slow, the
+//!    next one starts beside it: see below).
 //! 3. Success takes the host off the blacklist. A failure the exception checker blames on the
 //!    host blacklists it and goes back to 1. Any other failure (a bad password: every host
 //!    would say the same) is returned at once, and no host is blacklisted.
 //! 4. When no candidate is left, the blacklisted hosts are tried too, soonest-expiring first,
 //!    still without sleeping; then the caller gets one error listing every host and why.
+//!
+//! Attempts are staggered, as RFC 8305 (Happy Eyeballs v2) staggers connects to a name's
+//! addresses: a failure moves on at once, but a host that is merely *slow* to answer is not
+//! waited for either. A stopped server (SIGSTOP, a hung `mysqld`, a full accept queue) lets
+//! the kernel complete the TCP handshake and then sends no greeting, so without staggering
+//! every connect would wait the whole `connect_timeout` there before trying the next host.
+//! When an attempt has not finished within its stagger delay, the next candidate (in the
+//! same order, admitted the same way) starts beside it, without cancelling it; the first to
+//! succeed wins and the others are dropped (their sockets closed). A dropped attempt counts
+//! as neither success nor failure: it is not blacklisted (a debug event names it). A failure
+//! still blacklists its host and starts the next candidate at once; an error that is not the
+//! host's still ends the call at once, dropping whatever else is running. Each attempt keeps
+//! its own `connect_timeout`.
+//!
+//! The stagger delay is 4 times the host's typical connect time (a decaying average of its
+//! successful connects, kept per host for the whole process; for a host never connected to,
+//! the slowest other host's), at least 50 ms, at most the attempt's bound, and 250 ms (RFC
+//! 8305's recommended Connection Attempt Delay) before anything is known. Constants, not
+//! options: the rule adapts to the network by itself, and `connect_timeout` still bounds
+//! every attempt.
 //!
 //! A failed *connect* is evidence about the host and blacklists it at once. A connection that
 //! fails mid-statement is evidence about that connection first: the server may have killed it
@@ -26,11 +47,14 @@
 //! A [`Balancer`] holds what a group of handles shares: the options, the strategy instance,
 //! the checker, the blacklist and each host's stats. Pools and connections both use it.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::{Future, poll_fn};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::task::Poll;
+use std::time::Duration;
 
-use tokio::time::timeout;
+use dashmap::DashMap;
+use tokio::time::{Instant, timeout};
 
 use crate::blacklist::{Admission, Blacklist};
 use crate::checker::{ExceptionChecker, StandardChecker};
@@ -49,6 +73,59 @@ pub(crate) struct Host {
     dialer: Arc<Dialer>,
     /// A confirming connect (see [`Balancer::confirm_failure`]) is under way.
     checking: AtomicBool,
+    /// How long connects to this host take (shared by every balancer in the process).
+    connect_time: Arc<ConnectTime>,
+}
+
+/// An attempt that has not finished within this many typical connect times has company.
+const STAGGER_FACTOR: u32 = 4;
+/// The shortest stagger delay: a host that answers in a millisecond is not raced after 4 ms
+/// (a scheduling hiccup, a busy server).
+const STAGGER_FLOOR: Duration = Duration::from_millis(50);
+/// The stagger delay before any connect time is known (RFC 8305's recommended Connection
+/// Attempt Delay).
+const STAGGER_DEFAULT: Duration = Duration::from_millis(250);
+
+/// A decaying average of a host's successful connect times (weight 1/4 for the newest), in
+/// nanoseconds; 0 before the first.
+#[derive(Debug, Default)]
+struct ConnectTime(AtomicU64);
+
+/// Connect times by host, process-wide like [`HostStats`]: a handle opened per request
+/// starts from what earlier handles saw.
+static CONNECT_TIMES: LazyLock<DashMap<HostAddr, Arc<ConnectTime>>> = LazyLock::new(DashMap::new);
+
+impl ConnectTime {
+    fn of(addr: &HostAddr) -> Arc<ConnectTime> {
+        if let Some(t) = CONNECT_TIMES.get(addr) {
+            return t.clone();
+        }
+        CONNECT_TIMES.entry(addr.clone()).or_default().clone()
+    }
+
+    fn record(&self, took: Duration) {
+        let x = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                Some(if old == 0 { x } else { old - old / 4 + x / 4 }.max(1))
+            });
+    }
+
+    fn get(&self) -> Option<Duration> {
+        match self.0.load(Ordering::Acquire) {
+            0 => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
+}
+
+/// Where a round of [`Balancer::establish`] is in the candidates' order.
+struct Order {
+    /// Hosts started in phase 1 (and `avoid`).
+    tried: Vec<usize>,
+    /// Phase 2's hosts not started yet, once phase 1 has no more.
+    rest: Option<std::vec::IntoIter<usize>>,
 }
 
 /// Told when a host is confirmed down (a pool drops its idle connections there).
@@ -94,6 +171,7 @@ impl Balancer {
                 stats: HostStats::of(&spec.addr),
                 dialer: Arc::new(Dialer::new(&opts, &spec.addr)),
                 checking: AtomicBool::new(false),
+                connect_time: ConnectTime::of(&spec.addr),
             })
             .collect();
         Arc::new(Balancer {
@@ -232,7 +310,13 @@ impl Balancer {
         i: usize,
     ) -> impl Future<Output = mysql_async::Result<mysql_async::Conn>> + Send + 'static + use<> {
         let this = self.hosts[i].dialer.clone();
-        async move { this.dial().await }
+        let connect_time = self.hosts[i].connect_time.clone();
+        async move {
+            let started = Instant::now();
+            let conn = this.dial().await?;
+            connect_time.record(started.elapsed());
+            Ok(conn)
+        }
     }
 
     /// Whether the checker blames `err` on the host.
@@ -338,7 +422,9 @@ impl Balancer {
     /// describe. `first`: a host the strategy already picked for this call, tried first (so
     /// that a stateful strategy such as `roundRobin` is not asked twice). `avoid`: a host
     /// under suspicion (see [`Balancer::confirm_failure`]), tried only when every other host
-    /// has failed. Each attempt is bounded by `connect_timeout`. Never sleeps.
+    /// has failed. Each attempt is bounded by `connect_timeout`; an attempt that has not
+    /// finished within its stagger delay (see [`Balancer::stagger_delay`]) gets company: the
+    /// next candidate starts beside it, and the first to succeed wins. Never sleeps.
     pub(crate) async fn establish<T, F, Fut>(
         &self,
         first: Option<usize>,
@@ -352,55 +438,148 @@ impl Balancer {
     {
         let mut failures = HostFailures::default();
         let mut first = first.filter(|i| among.contains(i) && Some(*i) != avoid);
-        for _round in 0..self.opts.retries_all_down.max(1) {
-            let mut tried: Vec<usize> = avoid.into_iter().collect();
-            // Phase 1: hosts the blacklist lets through, in the strategy's order.
-            while let Some(i) = first
-                .take()
-                .filter(|&i| self.admitted(i))
-                .or_else(|| self.pick_admitted(among, &tried))
-            {
-                tried.push(i);
-                if let Some(t) = self.attempt_one(i, &mut attempt, &mut failures).await? {
-                    return Ok((i, t));
+        // One attempt on host `i`, bounded by its dialer's bound. Every call gives the same
+        // type, so the running attempts fit in one `Vec`.
+        let bounded = |i: usize, fut: Fut| {
+            let bound = self.hosts[i].dialer.bound();
+            let host = self.addr(i).clone();
+            Box::pin(async move {
+                match timeout(bound, fut).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Error::Timeout {
+                        host,
+                        step: "connect",
+                        after: bound,
+                    }
+                    .into_mysql()),
                 }
-            }
-            // Phase 2: everything else, soonest-expiring blacklist entry first.
-            let mut rest: Vec<usize> = among
-                .iter()
-                .copied()
-                .filter(|&i| !tried.contains(&i) || Some(i) == avoid)
-                .collect();
-            rest.sort_by_key(|&i| (Some(i) == avoid, self.blacklist.expiry(self.addr(i))));
-            for i in rest {
-                if let Some(t) = self.attempt_one(i, &mut attempt, &mut failures).await? {
-                    return Ok((i, t));
+            })
+        };
+        for _round in 0..self.opts.retries_all_down.max(1) {
+            let mut order = Order {
+                tried: avoid.into_iter().collect(),
+                rest: None,
+            };
+            // The attempts under way: host, start, future.
+            let mut running = Vec::new();
+            // Starts the next candidate beside them when it fires (if armed) before any of
+            // them finishes.
+            let mut stagger = Box::pin(tokio::time::sleep(Duration::ZERO));
+            // Around this loop once per start: at first, when the stagger delay passed, and
+            // when an attempt failed (the next one starts at once, as it would without
+            // staggering).
+            loop {
+                let mut armed = false;
+                if let Some(i) = self.next_candidate(&mut first, among, avoid, &mut order) {
+                    let now = Instant::now();
+                    if !running.is_empty() {
+                        tracing::debug!(
+                            host = %self.addr(i),
+                            running = running.len(),
+                            "connect attempt staggered: the one under way is slow"
+                        );
+                    }
+                    running.push((i, now, bounded(i, attempt(i))));
+                    stagger.as_mut().reset(now + self.stagger_delay(i));
+                    armed = true;
+                }
+                if running.is_empty() {
+                    break; // every candidate of this round failed
+                }
+                let finished = poll_fn(|cx| {
+                    // Attempts first: one that finishes at the stagger time is not joined.
+                    for (k, (_, _, fut)) in running.iter_mut().enumerate() {
+                        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                            return Poll::Ready(Some((k, r)));
+                        }
+                    }
+                    if armed && stagger.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(None);
+                    }
+                    Poll::Pending
+                })
+                .await;
+                let Some((k, result)) = finished else {
+                    continue; // the stagger delay passed
+                };
+                let (i, _, _) = running.remove(k);
+                match result {
+                    Ok(t) => {
+                        self.blacklist.remove(self.addr(i));
+                        self.drop_attempts(&running, i);
+                        return Ok((i, t));
+                    }
+                    Err(e) if self.is_host_failure(&e) => {
+                        self.mark_failed(i, &e);
+                        failures.0.push((self.addr(i).clone(), describe(&e)));
+                    }
+                    Err(e) => {
+                        self.drop_attempts(&running, i);
+                        return Err(Error::from_mysql_owned(e));
+                    }
                 }
             }
         }
         Err(Error::AllHostsFailed(failures))
     }
 
-    /// One bounded attempt on host `i`: `Some` on success, `None` after a host failure (now
-    /// blacklisted and listed in `failures`), `Err` for an error that is not the host's.
-    async fn attempt_one<T, F, Fut>(
+    /// The next host to try in this round, or `None` when the round has no more: phase 1,
+    /// the hosts the blacklist lets through in the strategy's order (`first` before them);
+    /// then phase 2, everything else, soonest-expiring blacklist entry first and `avoid`
+    /// last. Asked only when an attempt is about to start, so that a probe slot is claimed
+    /// only for a probe that happens.
+    fn next_candidate(
         &self,
-        i: usize,
-        attempt: &mut F,
-        failures: &mut HostFailures,
-    ) -> Result<Option<T>, Error>
-    where
-        F: FnMut(usize) -> Fut,
-        Fut: Future<Output = mysql_async::Result<T>>,
-    {
-        match self.try_host(i, attempt).await {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if self.is_host_failure(&e) => {
-                self.mark_failed(i, &e);
-                failures.0.push((self.addr(i).clone(), describe(&e)));
-                Ok(None)
+        first: &mut Option<usize>,
+        among: &[usize],
+        avoid: Option<usize>,
+        order: &mut Order,
+    ) -> Option<usize> {
+        if order.rest.is_none() {
+            if let Some(i) = first
+                .take()
+                .filter(|&i| self.admitted(i))
+                .or_else(|| self.pick_admitted(among, &order.tried))
+            {
+                order.tried.push(i);
+                return Some(i);
             }
-            Err(e) => Err(Error::from_mysql_owned(e)),
+            let mut rest: Vec<usize> = among
+                .iter()
+                .copied()
+                .filter(|&i| !order.tried.contains(&i) || Some(i) == avoid)
+                .collect();
+            rest.sort_by_key(|&i| (Some(i) == avoid, self.blacklist.expiry(self.addr(i))));
+            order.rest = Some(rest.into_iter());
+        }
+        order.rest.as_mut()?.next()
+    }
+
+    /// How long an attempt on host `i` may run before the next candidate starts beside it:
+    /// [`STAGGER_FACTOR`] times the typical connect time (host `i`'s own, else the slowest
+    /// of the other hosts', else [`STAGGER_DEFAULT`]'s worth), at least [`STAGGER_FLOOR`],
+    /// at most the attempt's bound.
+    fn stagger_delay(&self, i: usize) -> Duration {
+        let typical = self.hosts[i]
+            .connect_time
+            .get()
+            .or_else(|| self.hosts.iter().filter_map(|h| h.connect_time.get()).max());
+        let delay = typical.map_or(STAGGER_DEFAULT, |t| {
+            t.saturating_mul(STAGGER_FACTOR).max(STAGGER_FLOOR)
+        });
+        delay.min(self.hosts[i].dialer.bound())
+    }
+
+    /// Drops the attempts still running once host `winner` answered (with a connection or
+    /// with an error that ends the call). They count as neither success nor failure.
+    fn drop_attempts<Fut>(&self, running: &[(usize, Instant, Fut)], winner: usize) {
+        for (i, started, _) in running {
+            tracing::debug!(
+                host = %self.addr(*i),
+                after = ?started.elapsed(),
+                answered = %self.addr(winner),
+                "slow connect attempt dropped: another host answered first"
+            );
         }
     }
 
@@ -451,27 +630,6 @@ impl Balancer {
                 Admission::Blocked(_) => skip.push(i),
             }
         }
-    }
-
-    async fn try_host<T, F, Fut>(&self, i: usize, attempt: &mut F) -> mysql_async::Result<T>
-    where
-        F: FnMut(usize) -> Fut,
-        Fut: Future<Output = mysql_async::Result<T>>,
-    {
-        let bound = self.hosts[i].dialer.bound();
-        let result = match timeout(bound, attempt(i)).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::Timeout {
-                host: self.addr(i).clone(),
-                step: "connect",
-                after: bound,
-            }
-            .into_mysql()),
-        };
-        if result.is_ok() {
-            self.blacklist.remove(self.addr(i));
-        }
-        result
     }
 }
 
@@ -635,6 +793,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_hung_attempt_is_bounded_by_connect_timeout() {
+        // The stagger delay is capped at the bound, here the same time: the timeout, seen
+        // first, is a failure, and the next host starts at once.
         let b = balancer(2, "&connect_timeout=250ms");
         let all = [0, 1];
         let t = Instant::now();
@@ -649,5 +809,193 @@ mod tests {
         assert_eq!(r.unwrap().0, 1);
         assert_eq!(t.elapsed(), Duration::from_millis(250));
         assert!(b.blacklist.contains(b.addr(0)));
+    }
+
+    /// What a scripted attempt does on one host.
+    #[derive(Clone, Copy)]
+    enum Act {
+        /// Never answers (a stopped server).
+        Hang,
+        /// Connects after so many milliseconds.
+        Ok(u64),
+        /// Fails as the host's fault (refused) after so many milliseconds.
+        Fail(u64),
+        /// Fails with a bad password after so many milliseconds.
+        Deny(u64),
+    }
+
+    /// Runs `establish` over every host with attempts that act as `acts` says; returns the
+    /// result and when each attempt started (milliseconds after the call), in order.
+    async fn scripted(b: &Balancer, acts: &[Act]) -> (Result<usize, Error>, Vec<(usize, u64)>) {
+        let started = Mutex::new(Vec::new());
+        let all: Vec<usize> = (0..b.hosts.len()).collect();
+        let t = Instant::now();
+        let r = b
+            .establish(None, &all, None, |i| {
+                let at = t.elapsed().as_millis() as u64;
+                started.lock().unwrap().push((i, at));
+                let act = acts[i];
+                async move {
+                    let after = |ms| tokio::time::sleep(Duration::from_millis(ms));
+                    match act {
+                        Act::Hang => std::future::pending().await,
+                        Act::Ok(ms) => after(ms).await,
+                        Act::Fail(ms) => {
+                            after(ms).await;
+                            return Err(refused());
+                        }
+                        Act::Deny(ms) => {
+                            after(ms).await;
+                            return Err(denied());
+                        }
+                    }
+                    Ok(())
+                }
+            })
+            .await;
+        (r.map(|(i, ())| i), started.into_inner().unwrap())
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_host_gets_company_after_the_stagger_delay() {
+        let b = balancer(3, "");
+        let t = Instant::now();
+        let (r, started) = scripted(&b, &[Act::Hang, Act::Ok(10), Act::Ok(0)]).await;
+        assert_eq!(r.unwrap(), 1);
+        // No connect time known yet: the default delay, not connect_timeout (2 s).
+        assert_eq!(started, [(0, 0), (1, 250)]);
+        assert_eq!(t.elapsed(), ms(260));
+        // The hung attempt was dropped, not judged.
+        assert!(b.blacklist.snapshot().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_hung_hosts_are_staggered_past_twice() {
+        let b = balancer(3, "");
+        let t = Instant::now();
+        let (r, started) = scripted(&b, &[Act::Hang, Act::Hang, Act::Ok(10)]).await;
+        assert_eq!(r.unwrap(), 2);
+        assert_eq!(started, [(0, 0), (1, 250), (2, 500)]);
+        assert_eq!(t.elapsed(), ms(510));
+        assert!(b.blacklist.snapshot().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_to_succeed_wins_even_if_it_started_first() {
+        let b = balancer(3, "");
+        let (r, started) = scripted(&b, &[Act::Ok(300), Act::Ok(100), Act::Ok(0)]).await;
+        assert_eq!(
+            r.unwrap(),
+            0,
+            "host 0 answers at 300 ms, host 1 would at 350 ms"
+        );
+        assert_eq!(started, [(0, 0), (1, 250)]);
+        assert!(b.blacklist.snapshot().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_beside_a_running_attempt_starts_the_next_at_once() {
+        let b = balancer(4, "");
+        let t = Instant::now();
+        let (r, started) =
+            scripted(&b, &[Act::Fail(400), Act::Hang, Act::Fail(0), Act::Ok(10)]).await;
+        // 0 starts; 1 beside it at 250 ms; 0 fails at 400 ms and 2 starts at once, fails at
+        // once, and 3 starts.
+        assert_eq!(started, [(0, 0), (1, 250), (2, 400), (3, 400)]);
+        assert_eq!(r.unwrap(), 3);
+        assert_eq!(t.elapsed(), ms(410));
+        assert!(b.blacklist.contains(b.addr(0)) && b.blacklist.contains(b.addr(2)));
+        assert!(!b.blacklist.contains(b.addr(1)), "dropped, not judged");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn quick_failures_stay_sequential_and_are_all_listed() {
+        let b = balancer(3, "");
+        let t = Instant::now();
+        let (r, started) = scripted(&b, &[Act::Fail(10), Act::Fail(10), Act::Fail(10)]).await;
+        let Err(Error::AllHostsFailed(f)) = r else {
+            panic!("{r:?}")
+        };
+        // Each failure comes before the stagger delay: one attempt at a time, as before.
+        assert_eq!(started, [(0, 0), (1, 10), (2, 20)]);
+        assert_eq!(t.elapsed(), ms(30));
+        let listed: Vec<&HostAddr> = f.0.iter().map(|(h, _)| h).collect();
+        assert_eq!(listed, [b.addr(0), b.addr(1), b.addr(2)]);
+        assert_eq!(b.blacklist.snapshot().len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bad_password_beside_a_hung_attempt_stops_everything_at_once() {
+        let b = balancer(3, "");
+        let t = Instant::now();
+        let (r, started) = scripted(&b, &[Act::Hang, Act::Deny(10), Act::Ok(0)]).await;
+        assert!(
+            matches!(r, Err(Error::Mysql(mysql_async::Error::Server(_)))),
+            "{r:?}"
+        );
+        assert_eq!(started, [(0, 0), (1, 250)]);
+        assert_eq!(t.elapsed(), ms(260), "not waiting for the hung attempt");
+        assert!(b.blacklist.snapshot().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_host_hung_fails_after_connect_timeout_each_with_its_timeout() {
+        let b = balancer(2, "&connect_timeout=1s");
+        let t = Instant::now();
+        let (r, started) = scripted(&b, &[Act::Hang, Act::Hang]).await;
+        let Err(Error::AllHostsFailed(f)) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(started, [(0, 0), (1, 250)]);
+        // Each attempt keeps its own bound.
+        assert_eq!(t.elapsed(), ms(1250));
+        assert_eq!(f.0.len(), 2);
+        assert!(b.blacklist.contains(b.addr(0)) && b.blacklist.contains(b.addr(1)));
+    }
+
+    /// A balancer over `n` hosts named after `name` (connect times are process-wide, by
+    /// host: these tests' hosts are their own).
+    fn named(name: &str, n: u16) -> Arc<Balancer> {
+        let hosts: Vec<String> = (1..=n).map(|p| format!("{name}{p}:{p}")).collect();
+        let url = format!("mysql://u@{}/?strategy=sequential", hosts.join(","));
+        Balancer::with_blacklist(url.parse().unwrap(), Arc::new(Blacklist::new()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_delay_follows_the_connect_times_seen() {
+        let b = named("adaptive", 3);
+        assert_eq!(b.stagger_delay(0), STAGGER_DEFAULT, "nothing seen yet");
+        // Another host's time stands in for a host never connected to (the slowest seen).
+        b.hosts[1].connect_time.record(ms(20));
+        b.hosts[2].connect_time.record(ms(30));
+        assert_eq!(b.stagger_delay(0), ms(120));
+        // A host's own time, four times over, decaying towards the newest.
+        b.hosts[0].connect_time.record(ms(40));
+        assert_eq!(b.stagger_delay(0), ms(160));
+        b.hosts[0].connect_time.record(ms(80));
+        assert_eq!(
+            b.stagger_delay(0),
+            ms(200),
+            "40 + (80 - 40) / 4 = 50, times 4"
+        );
+        // Never under the floor, never over the bound.
+        b.hosts[1].connect_time.0.store(300_000, Ordering::Release);
+        assert_eq!(b.stagger_delay(1), STAGGER_FLOOR);
+        b.hosts[2]
+            .connect_time
+            .0
+            .store(10_000_000_000, Ordering::Release);
+        assert_eq!(b.stagger_delay(2), Duration::from_secs(2));
+
+        // And establish uses it: host 0 hung, raced after 200 ms.
+        let t = Instant::now();
+        let (r, started) = scripted(&b, &[Act::Hang, Act::Ok(5), Act::Ok(0)]).await;
+        assert_eq!(r.unwrap(), 1);
+        assert_eq!(started, [(0, 0), (1, 200)]);
+        assert_eq!(t.elapsed(), ms(205));
     }
 }

@@ -77,7 +77,7 @@ async fn sigkill_one_of_three_under_reads_loses_nothing_and_recovers() {
 }
 
 #[tokio::test]
-async fn a_stopped_host_costs_at_most_connect_timeout_once() {
+async fn a_stopped_host_costs_at_most_connect_timeout() {
     let sb = Sandbox::start(2).await.unwrap();
     sb.pause(0);
     let opts = opts(&sb, "strategy=sequential&connect_timeout=300ms");
@@ -89,8 +89,10 @@ async fn a_stopped_host_costs_at_most_connect_timeout_once() {
         first < Duration::from_secs(2),
         "first connect took {first:?}"
     );
-    assert!(Blacklist::global().contains(&addr(&sb, 0)));
-    // The next connects skip the blacklisted host: no wait at all.
+    // Host 1 starts beside the stopped host after the stagger delay (250 ms before any
+    // connect time is known) and, answering before connect_timeout (300 ms), wins: host 0's
+    // attempt is dropped, not judged, so it may or may not be blacklisted (tests/stagger.rs).
+    // The next connects skip it if it is, or race it after a short stagger delay.
     let t = Instant::now();
     for _ in 0..5 {
         LoadBalancedConnection::connect(opts.clone()).await.unwrap();
