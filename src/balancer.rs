@@ -142,6 +142,8 @@ pub struct Balancer {
     pub(crate) hedges: HedgeBudget,
     /// Hedges sent, and how many answered first.
     pub(crate) hedge_counts: [std::sync::atomic::AtomicU64; 2],
+    /// Itself, for the background checks that `&self` methods start.
+    me: std::sync::Weak<Balancer>,
 }
 
 impl std::fmt::Debug for Balancer {
@@ -174,7 +176,8 @@ impl Balancer {
                 connect_time: ConnectTime::of(&spec.addr),
             })
             .collect();
-        Arc::new(Balancer {
+        Arc::new_cyclic(|me| Balancer {
+            me: me.clone(),
             hedges: HedgeBudget::new(opts.hedge_budget),
             hedge_counts: Default::default(),
             strategy: strategy_of(&opts),
@@ -342,6 +345,13 @@ impl Balancer {
         down: Option<HostDown>,
     ) {
         self.hosts[i].stats.record_error();
+        self.check_in_background(i, why.to_string(), down);
+    }
+
+    /// One bounded connect to host `i` in the background; the host is blacklisted (and
+    /// `down` told) only if that fails too. One check per host at a time; none while it is
+    /// blacklisted already. `why`: what made it suspect.
+    fn check_in_background(self: &Arc<Self>, i: usize, why: String, down: Option<HostDown>) {
         if self.opts.blacklist_timeout.is_zero()
             || self.blacklist.contains(self.addr(i))
             || self.hosts[i].checking.swap(true, Ordering::AcqRel)
@@ -349,7 +359,6 @@ impl Balancer {
             return;
         }
         let this = self.clone();
-        let why = why.to_string();
         tokio::spawn(async move {
             let addr = this.addr(i).clone();
             let bound = this.hosts[i].dialer.bound();
@@ -580,6 +589,16 @@ impl Balancer {
                 answered = %self.addr(winner),
                 "slow connect attempt dropped: another host answered first"
             );
+            // Not judged here, but checked: a hung host is blacklisted once a connect of its
+            // own fails too, so that later connects stop paying the stagger delay for it.
+            if let Some(this) = self.me.upgrade() {
+                let why = format!(
+                    "a connect got no greeting within {:?} while {} answered",
+                    started.elapsed(),
+                    self.addr(winner)
+                );
+                this.check_in_background(*i, why, None);
+            }
         }
     }
 
