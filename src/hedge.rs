@@ -41,13 +41,17 @@ pub(crate) const MAX_BALANCE: u64 = 100;
 /// Balances are kept in thousandths of a token (integers: no rounding drift).
 const MILLI: u64 = 1000;
 
-/// How long a read on `stats`' host may be outstanding before it is hedged.
+/// How long a read on `stats`' host may be outstanding before it is hedged. Read from the
+/// histogram at most every [`REFRESH`] per host (a scan of its buckets), else cached.
 pub(crate) fn hedge_delay(stats: &HostStats, min: Duration, max: Duration) -> Duration {
-    match stats.recent_quantile(0.99) {
+    stats.cached_hedge_delay(REFRESH, || match stats.recent_quantile(0.99) {
         Some((p99, n)) if n >= MIN_SAMPLES => p99.clamp(min, max.max(min)),
         _ => max.max(min),
-    }
+    })
 }
+
+/// How long a computed hedge delay is used before the histogram is read again.
+pub(crate) const REFRESH: Duration = Duration::from_millis(100);
 
 /// The token bucket that bounds hedges (see the module docs).
 #[derive(Debug)]
@@ -111,10 +115,13 @@ mod tests {
         for _ in 0..MIN_SAMPLES {
             s.observe(Duration::from_micros(300), Duration::from_secs(10));
         }
+        assert_eq!(hedge_delay(&s, MIN, MAX), MAX, "cached for a moment");
+        tokio::time::advance(REFRESH).await;
         assert_eq!(hedge_delay(&s, MIN, MAX), MIN, "a fast host: the floor");
         for _ in 0..10 {
             s.observe(Duration::from_millis(20), Duration::from_secs(10));
         }
+        tokio::time::advance(REFRESH).await;
         let d = hedge_delay(&s, MIN, MAX);
         assert!(
             d >= Duration::from_millis(20) && d < Duration::from_millis(24),
@@ -123,6 +130,7 @@ mod tests {
         for _ in 0..100 {
             s.observe(Duration::from_secs(1), Duration::from_secs(10));
         }
+        tokio::time::advance(REFRESH).await;
         assert_eq!(hedge_delay(&s, MIN, MAX), MAX, "a slow host: the cap");
     }
 

@@ -45,6 +45,9 @@ pub struct HostStats {
     last_progress: AtomicU64,
     /// Recent statement times.
     window: Window,
+    /// The last hedge delay computed from `window` (nanoseconds) and when (nanoseconds since
+    /// [`ORIGIN`], plus one so that zero means never).
+    hedge_delay: (AtomicU64, AtomicU64),
     /// Registered at first use (the recorder must be installed by then).
     metrics: OnceLock<HostMetrics>,
     addr: OnceLock<HostAddr>,
@@ -105,6 +108,26 @@ impl HostStats {
         }
         let last = self.last_progress.load(Ordering::Relaxed);
         Duration::from_nanos(now_nanos().saturating_sub(last))
+    }
+
+    /// `compute`'s value, computed at most once per `refresh` (a cheap read otherwise).
+    pub(crate) fn cached_hedge_delay(
+        &self,
+        refresh: Duration,
+        compute: impl FnOnce() -> Duration,
+    ) -> Duration {
+        let now = now_nanos();
+        let at = self.hedge_delay.1.load(Ordering::Relaxed);
+        if at != 0 && now.saturating_sub(at - 1) < refresh.as_nanos() as u64 {
+            return Duration::from_nanos(self.hedge_delay.0.load(Ordering::Relaxed));
+        }
+        let d = compute();
+        self.hedge_delay.0.store(
+            d.as_nanos().min(u128::from(u64::MAX)) as u64,
+            Ordering::Relaxed,
+        );
+        self.hedge_delay.1.store(now + 1, Ordering::Relaxed);
+        d
     }
 
     /// The `q` quantile of recent statement times, and how many samples it rests on.

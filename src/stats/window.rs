@@ -91,14 +91,12 @@ impl Window {
     /// how many samples it is based on. `None` without samples.
     pub(crate) fn quantile(&self, q: f64) -> Option<(Duration, u64)> {
         self.current();
-        let counts: Vec<u64> = (0..BUCKETS)
-            .map(|b| {
-                self.generations
-                    .iter()
-                    .map(|g| u64::from(g[b].load(Ordering::Relaxed)))
-                    .sum()
-            })
-            .collect();
+        let counts: [u64; BUCKETS] = std::array::from_fn(|b| {
+            self.generations
+                .iter()
+                .map(|g| u64::from(g[b].load(Ordering::Relaxed)))
+                .sum()
+        });
         let total: u64 = counts.iter().sum();
         if total == 0 {
             return None;
