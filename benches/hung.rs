@@ -100,6 +100,8 @@ struct Sample {
     at: Duration,
     took: Duration,
     checkout: Duration,
+    /// The server the handle was on when the statement started (`SERVERS`: none yet).
+    from: usize,
     host: usize,
     ok: bool,
 }
@@ -124,8 +126,16 @@ async fn fault_schedule(
 ) -> HedgeMarks {
     let h0 = balancer.hedges();
     tokio::time::sleep_until((start + f.pause_at).into()).await;
-    sb.pause(HUNG);
+    // `pause` polls /proc until every thread of the server is stopped (a blocking wait of
+    // up to a second): off the runtime's worker, so the tasks it carries are not held up.
+    let t = Instant::now();
+    tokio::task::block_in_place(|| sb.pause(HUNG));
     let h1 = balancer.hedges();
+    println!(
+        "  (server {HUNG} paused at {:.3} s; `pause` returned after {:.1} ms)",
+        (t - start).as_secs_f64(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
     tokio::time::sleep_until((start + f.resume_at).into()).await;
     sb.resume(HUNG);
     let h2 = balancer.hedges();
@@ -141,6 +151,7 @@ fn report_reads(f: Fault, tally: &Tally, marks: &HedgeMarks, pool: bool) {
         (hist(), hist(), hist(), hist(), hist());
     let mut started = [0u64; 3];
     let mut fault_by_host = [0u64; SERVERS + 1];
+    let mut after_by_host = [0u64; SERVERS + 1];
     let mut worst: Option<Sample> = None;
     let mut worst_checkout = Duration::ZERO;
     for s in &tally.samples {
@@ -160,6 +171,7 @@ fn report_reads(f: Fault, tally: &Tally, marks: &HedgeMarks, pool: bool) {
             fault_by_host[s.host.min(SERVERS)] += 1;
         } else {
             after.record(us).ok();
+            after_by_host[s.host.min(SERVERS)] += 1;
         }
         let phase = if s.at < f.pause_at {
             0
@@ -221,6 +233,54 @@ fn report_reads(f: Fault, tally: &Tally, marks: &HedgeMarks, pool: bool) {
         "  during the pause, answered by server 0/1/2: {:?}",
         &fault_by_host[..SERVERS]
     );
+    println!(
+        "  after the resume, answered by server 0/1/2: {:?}",
+        &after_by_host[..SERVERS]
+    );
+    let mut slow: Vec<&Sample> = tally.samples.iter().collect();
+    slow.sort_by_key(|s| std::cmp::Reverse(s.took));
+    let slow: Vec<String> = slow
+        .iter()
+        .take(5)
+        .map(|s| {
+            let checkout = if pool {
+                format!(", checkout {:.1} ms", s.checkout.as_secs_f64() * 1e3)
+            } else {
+                String::new()
+            };
+            format!(
+                "{:.1} ms at {:.3} s ({}→{}{checkout})",
+                s.took.as_secs_f64() * 1e3,
+                s.at.as_secs_f64(),
+                s.from,
+                s.host
+            )
+        })
+        .collect();
+    println!("  slowest 5 (server before→after): {}", slow.join(", "));
+    let mut moves = std::collections::BTreeMap::new();
+    for s in tally.samples.iter().filter(|s| s.from != s.host) {
+        let phase = if s.at < f.pause_at {
+            "healthy"
+        } else if s.at < f.resume_at {
+            "pause"
+        } else {
+            "after"
+        };
+        *moves.entry((phase, s.from, s.host)).or_insert(0u64) += 1;
+    }
+    let moves: Vec<String> = moves
+        .iter()
+        .map(|((p, a, b), n)| format!("{p} {a}→{b} ×{n}"))
+        .collect();
+    println!(
+        "  statements that ended on another server than they started: {}",
+        if moves.is_empty() {
+            "none".into()
+        } else {
+            moves.join(", ")
+        }
+    );
     let phases = ["healthy", "pause", "after resume"];
     for (p, name) in phases.iter().enumerate() {
         let sent = marks[p + 1].0 - marks[p].0;
@@ -254,6 +314,7 @@ async fn reads(sb: &Arc<Sandbox>, tasks: usize, f: Fault) {
             let start = *start.get().expect("start");
             let mut t = Tally::default();
             while !stop.load(Ordering::Relaxed) {
+                let from = host_of(&sb, &c);
                 let s = Instant::now();
                 let r = c.query_drop(QUERY).await;
                 let took = s.elapsed();
@@ -264,6 +325,7 @@ async fn reads(sb: &Arc<Sandbox>, tasks: usize, f: Fault) {
                     at: s - start,
                     took,
                     checkout: Duration::ZERO,
+                    from,
                     host: host_of(&sb, &c),
                     ok: r.is_ok(),
                 });
@@ -321,23 +383,25 @@ async fn pool_reads(sb: &Arc<Sandbox>, tasks: usize, f: Fault) {
                 let s = Instant::now();
                 let c = pool.get_conn().await;
                 let checkout = s.elapsed();
-                let (ok, host) = match c {
+                let (ok, from, host) = match c {
                     Ok(mut c) => {
+                        let from = host_of(&sb, &c);
                         let r = c.query_drop(QUERY).await;
                         if let Err(e) = &r {
                             t.errors.push(format!("statement: {e}"));
                         }
-                        (r.is_ok(), host_of(&sb, &c))
+                        (r.is_ok(), from, host_of(&sb, &c))
                     }
                     Err(e) => {
                         t.errors.push(format!("get_conn: {e}"));
-                        (false, SERVERS)
+                        (false, SERVERS, SERVERS)
                     }
                 };
                 t.samples.push(Sample {
                     at: s - start,
                     took: s.elapsed(),
                     checkout,
+                    from,
                     host,
                     ok,
                 });
