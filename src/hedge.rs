@@ -26,6 +26,7 @@
 //! its late result to the next statement.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -53,13 +54,17 @@ pub(crate) fn hedge_delay(stats: &HostStats, min: Duration, max: Duration) -> Du
 /// How long a computed hedge delay is used before the histogram is read again.
 pub(crate) const REFRESH: Duration = Duration::from_millis(100);
 
-/// The token bucket that bounds hedges (see the module docs).
+/// The token bucket that bounds hedges (see the module docs). Deposits, one per eligible
+/// statement, are a relaxed atomic add; the floor is added when a hedge asks for a token,
+/// which is rare, under a lock.
 #[derive(Debug)]
 pub(crate) struct HedgeBudget {
     /// Thousandths of a token each statement deposits.
     per_statement: u64,
-    /// The balance in thousandths, and when the floor was last added.
-    state: Mutex<(u64, Instant)>,
+    /// The balance, in thousandths.
+    balance: AtomicU64,
+    /// When the floor was last added.
+    floor_at: Mutex<Instant>,
 }
 
 impl HedgeBudget {
@@ -67,35 +72,41 @@ impl HedgeBudget {
     pub(crate) fn new(percent: u32) -> HedgeBudget {
         HedgeBudget {
             per_statement: u64::from(percent) * MILLI / 100,
-            state: Mutex::new((FLOOR_PER_SEC * MILLI, Instant::now())),
+            balance: AtomicU64::new(FLOOR_PER_SEC * MILLI),
+            floor_at: Mutex::new(Instant::now()),
         }
     }
 
-    fn refill(&self, g: &mut (u64, Instant), add: u64) {
-        let now = Instant::now();
-        let nanos = now.saturating_duration_since(g.1).as_nanos();
-        let floor = (nanos * u128::from(FLOOR_PER_SEC * MILLI) / 1_000_000_000) as u64;
-        g.0 = (g.0 + add + floor).min(MAX_BALANCE * MILLI);
-        g.1 = now;
-    }
-
-    /// A hedge-eligible statement started: credit its share.
+    /// A hedge-eligible statement started: credit its share (up to the cap).
     pub(crate) fn deposit(&self) {
-        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let add = self.per_statement;
-        self.refill(&mut g, add);
+        if self.balance.load(Ordering::Relaxed) < MAX_BALANCE * MILLI {
+            self.balance
+                .fetch_add(self.per_statement, Ordering::Relaxed);
+        }
     }
 
     /// Takes one token for a hedge; `false` when the budget is spent.
     pub(crate) fn withdraw(&self) -> bool {
-        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        self.refill(&mut g, 0);
-        if g.0 >= MILLI {
-            g.0 -= MILLI;
-            true
-        } else {
-            false
-        }
+        let mut at = self.floor_at.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let nanos = now.saturating_duration_since(*at).as_nanos();
+        let floor = (nanos * u128::from(FLOOR_PER_SEC * MILLI) / 1_000_000_000) as u64;
+        *at = now;
+        self.balance
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |b| {
+                let b = (b + floor).min(MAX_BALANCE * MILLI);
+                (b >= MILLI).then(|| b - MILLI)
+            })
+            .map_or_else(
+                |b| {
+                    // Spent: keep the floor that was added.
+                    let _ = self
+                        .balance
+                        .fetch_max((b + floor).min(MAX_BALANCE * MILLI), Ordering::AcqRel);
+                    false
+                },
+                |_| true,
+            )
     }
 }
 
