@@ -37,7 +37,8 @@ pub(crate) struct Reconnect {
 /// One logical connection of either kind.
 pub(crate) enum Driver {
     /// `None` until connected, and again after a failed connect.
-    Lb(LbOpts, Option<LoadBalancedConnection>),
+    /// (Boxed: a handle is far larger than the emulation's state.)
+    Lb(LbOpts, Option<Box<LoadBalancedConnection>>),
     Auto(AutoReconnect),
 }
 
@@ -60,7 +61,7 @@ impl Driver {
             Driver::Lb(opts, slot) => {
                 if slot.is_none() {
                     match LoadBalancedConnection::connect(opts.clone()).await {
-                        Ok(c) => *slot = Some(c),
+                        Ok(c) => *slot = Some(Box::new(c)),
                         Err(e) => return (None, Err(e.to_string())),
                     }
                 }
