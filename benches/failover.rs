@@ -4,23 +4,19 @@
 //! `cargo bench --bench failover` (env: `TASKS` per side, default 4; `SECS` per round,
 //! default 3; `ROUNDS`, default 5)
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::env;
 use hdrhistogram::Histogram;
 use mysql_async::prelude::Queryable;
 use mysql_lb::{Balancer, LbOpts, LoadBalancedConnection};
 use mysql_lb_sandbox::{PASSWORD, Sandbox, USER};
 
 const QUERY: &str = "SELECT 1";
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn lb_opts(sb: &Sandbox, extra: &str) -> LbOpts {
     let hosts: Vec<String> = (0..sb.len())

@@ -15,10 +15,13 @@
 //! (7), `SETTLE` (max seconds to wait for row counts to settle, 10), `ROUNDS` of each kind in
 //! part 4 (4), `ROUND_SECS` (3), `WARMUP` seconds (1), `PARTS` (which parts, "1234").
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::{cpu_self, env, loadavg, median};
 use hdrhistogram::Histogram;
 use mysql_async::prelude::Queryable;
 use mysql_lb::{
@@ -32,29 +35,6 @@ const INSERT: &str = "INSERT INTO test.c (v) VALUES (1)";
 const SERVERS: usize = 3;
 /// The server that is paused.
 const HUNG: usize = 1;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
-/// User + system CPU time of this process (all its threads).
-fn cpu_self() -> Duration {
-    // SAFETY: getrusage writes into the struct we pass; zeroed is a valid `rusage`.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    assert_eq!(rc, 0, "getrusage");
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
 
 fn lb_opts(sb: &Sandbox, query: &str) -> LbOpts {
     let hosts: Vec<String> = (0..sb.len())
@@ -686,16 +666,6 @@ async fn round(sb: &Arc<Sandbox>, balancer: &Arc<Balancer>, tasks: usize, dur: D
         cpu,
         hedges,
         spread,
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 

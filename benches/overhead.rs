@@ -20,33 +20,19 @@
 //! `run_upkeep` (which drains the statement histograms) runs at the end of every round,
 //! inside the CPU window, so that its cost lands in the round that caused it.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{cpu_self, env, loadavg, median};
 use mysql_async::prelude::Queryable;
 use mysql_lb::{Balancer, LbOpts, LoadBalancedConnection};
 use mysql_lb_sandbox::{PASSWORD, Sandbox, USER};
 
 const QUERY: &str = "SELECT 1";
 const SERVERS: usize = 3;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// User + system CPU time of this process (all its threads).
-fn cpu_self() -> Duration {
-    // SAFETY: getrusage writes into the struct we pass; zeroed is a valid `rusage`.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    assert_eq!(rc, 0, "getrusage");
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
 
 /// User + system CPU time of another process, from `/proc/<pid>/stat` (clock ticks).
 fn cpu_of(pid: u32) -> Option<Duration> {
@@ -65,12 +51,6 @@ fn servers_cpu(sb: &Sandbox) -> Duration {
     (0..sb.len())
         .filter_map(|i| sb.pid(i).and_then(cpu_of))
         .sum()
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -193,16 +173,6 @@ async fn round(
             }
             r
         }
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 

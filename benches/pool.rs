@@ -13,10 +13,13 @@
 //! (`Connections`, `Com_select`) are read around each run: new connections show whether the
 //! pool reuses them, `Com_select` counts the statements the servers actually ran.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{env, median};
 use hdrhistogram::Histogram;
 use mysql_async::prelude::Queryable;
 use mysql_lb::{LoadBalancedPool, ReplicationPool};
@@ -26,13 +29,6 @@ use mysql_lb_sandbox::{PASSWORD, Sandbox, USER};
 const READ: &str = "SELECT v FROM bench.t WHERE id = 7";
 /// Bound on one iteration: longer counts as a hang.
 const STEP_BOUND: Duration = Duration::from_secs(10);
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// One pool under test.
 #[derive(Clone)]
@@ -212,16 +208,6 @@ async fn run(sb: &Sandbox, cfg: &Config, dur: Duration) -> Run {
         errors,
         hangs,
         first_error,
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 

@@ -102,6 +102,23 @@ macro_rules! run_text {
     }};
 }
 
+/// Runs a collecting read: hedged when `may_hedge` allows (see `hedged.rs`), else as
+/// `run_text!` does, classified once either way.
+macro_rules! run_read {
+    ($self:ident, $query:ident, $op:expr, |$conn:ident, $q:ident| $call:expr) => {{
+        let sql = $query.as_query();
+        let class = classify(&sql);
+        if $self.may_hedge(&class) {
+            let span = statement_span(class.verb);
+            return $self
+                .run_hedged(&sql, &class, &$op, &span)
+                .instrument(span.clone())
+                .await;
+        }
+        run_text!($self, sql, class, true, |$conn, $q| $call)
+    }};
+}
+
 /// Runs a prepared statement once. The statement is checked after `begin`, which may have
 /// replaced a lost connection.
 macro_rules! run_exec {
@@ -288,18 +305,7 @@ impl Queryable for LoadBalancedConnection {
         Q: AsQuery + 'a,
         T: FromRow + Send + 'static,
     {
-        Box::pin(async move {
-            let sql = query.as_query();
-            let class = classify(&sql);
-            if self.may_hedge(&class) {
-                let span = statement_span(class.verb);
-                return self
-                    .run_hedged(&sql, &class, &Rows::new(), &span)
-                    .instrument(span.clone())
-                    .await;
-            }
-            run_text!(self, sql, class, true, |c, q| c.query(q))
-        })
+        Box::pin(async move { run_read!(self, query, Rows::new(), |c, q| c.query(q)) })
     }
 
     fn query_first<'a, T, Q>(&'a mut self, query: Q) -> BoxFuture<'a, MyResult<Option<T>>>
@@ -307,18 +313,7 @@ impl Queryable for LoadBalancedConnection {
         Q: AsQuery + 'a,
         T: FromRow + Send + 'static,
     {
-        Box::pin(async move {
-            let sql = query.as_query();
-            let class = classify(&sql);
-            if self.may_hedge(&class) {
-                let span = statement_span(class.verb);
-                return self
-                    .run_hedged(&sql, &class, &First::new(), &span)
-                    .instrument(span.clone())
-                    .await;
-            }
-            run_text!(self, sql, class, true, |c, q| c.query_first(q))
-        })
+        Box::pin(async move { run_read!(self, query, First::new(), |c, q| c.query_first(q)) })
     }
 
     fn query_map<'a, T, F, Q, U>(
@@ -363,18 +358,7 @@ impl Queryable for LoadBalancedConnection {
     where
         Q: AsQuery + 'a,
     {
-        Box::pin(async move {
-            let sql = query.as_query();
-            let class = classify(&sql);
-            if self.may_hedge(&class) {
-                let span = statement_span(class.verb);
-                return self
-                    .run_hedged(&sql, &class, &QueryDrop, &span)
-                    .instrument(span.clone())
-                    .await;
-            }
-            run_text!(self, sql, class, true, |c, q| c.query_drop(q))
-        })
+        Box::pin(async move { run_read!(self, query, QueryDrop, |c, q| c.query_drop(q)) })
     }
 
     fn exec<'a: 'b, 'b, T, S, P>(
