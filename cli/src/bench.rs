@@ -213,7 +213,7 @@ fn finish(args: &Args, run: &Run) -> Outcome {
             color: COLORS[0],
         }];
         let title = format!("mysql-lb bench: {} tasks, {driver}", args.concurrency);
-        if let Err(e) = plot::draw(path, &title, &series, &run.faults) {
+        if let Err(e) = plot::draw(path, &title, &series, &run.faults, &run.events) {
             return Outcome::Failed(format!("writing {}: {e}", path.display()));
         }
     }

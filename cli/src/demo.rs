@@ -176,7 +176,7 @@ async fn demo(args: &Args) -> Outcome {
     let title = format!(
         "{TASKS} tasks of reads over {SERVERS} MariaDB servers: mysql_lb vs autoReconnect emulation"
     );
-    if let Err(e) = plot::draw(&chart, &title, &series, &runs[0].1.faults) {
+    if let Err(e) = plot::draw(&chart, &title, &series, &runs[0].1.faults, &[]) {
         return Outcome::Failed(format!("writing {}: {e}", chart.display()));
     }
     println!("chart: {}", chart.display());

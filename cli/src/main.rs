@@ -12,6 +12,7 @@ mod driver;
 mod failure;
 mod faults;
 mod input;
+mod marks;
 mod parse;
 mod plot;
 mod query;
@@ -22,6 +23,7 @@ mod shell;
 mod soak;
 mod status;
 mod table;
+mod watch;
 mod workload;
 
 use std::process::ExitCode;
@@ -44,7 +46,8 @@ enum Command {
     Query(query::Args),
     /// Interactive prompt: statements one per line, through a load-balanced connection.
     Shell(shell::Args),
-    /// Check every host of a connection string: reachable, round trip, version, lag.
+    /// Check every host of a connection string: reachable, round trip, version, lag; with
+    /// --watch, print events (blacklisted, back, failover, roles, lag) as they happen.
     Status(status::Args),
     /// Run a statement from many tasks for a while; report throughput and latency.
     Bench(bench::Args),

@@ -104,12 +104,16 @@ impl Acc {
     }
 }
 
-/// A finished run: its samples, hosts, length and fault events.
+/// A finished run: its samples, hosts, length, fault record and the library's events.
 pub(crate) struct Run {
     pub(crate) hosts: Vec<String>,
     pub(crate) samples: Vec<Sample>,
     pub(crate) duration: Duration,
     pub(crate) faults: Vec<crate::faults::Event>,
+    /// The library's events during the run (failovers, blacklistings, ...), merged.
+    pub(crate) events: Vec<crate::marks::Mark>,
+    /// Events lost because the collector fell behind.
+    pub(crate) events_missed: u64,
 }
 
 /// One second of the timeline.

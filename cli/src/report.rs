@@ -39,7 +39,7 @@ fn summary_table(first: &str) -> Table {
     Table::new(std::iter::once(first).chain(SUMMARY_COLUMNS)).numeric(1)
 }
 
-/// Overall, per host and per second tables, and the fault record.
+/// Overall, per host and per second tables, the fault record and the library's events.
 pub(crate) fn text(run: &Run, driver: &str) -> String {
     let overall = run.overall();
     let mut out = String::new();
@@ -88,10 +88,42 @@ pub(crate) fn text(run: &Run, driver: &str) -> String {
         out += "\nfaults\n";
         out += &t.render();
     }
+    out += &events_text(run);
     out
 }
 
-/// One JSON object: the overall figures at the top level, `per_host`, `timeline`, `faults`.
+/// Most event rows in the text report; the JSON has them all.
+const MAX_EVENT_ROWS: usize = 50;
+
+/// The library's events under an "events" heading, like ones close together on one row;
+/// nothing when there were none.
+fn events_text(run: &Run) -> String {
+    if run.events.is_empty() && run.events_missed == 0 {
+        return String::new();
+    }
+    let mut t = Table::new(["at ms", "count", "event"]);
+    for m in run.events.iter().take(MAX_EVENT_ROWS) {
+        t.row([m.at_ms.to_string(), m.count.to_string(), m.text.clone()]);
+    }
+    let mut out = "\nevents (like events within 0.5 s on one row)\n".to_owned();
+    out += &t.render();
+    if run.events.len() > MAX_EVENT_ROWS {
+        out += &format!(
+            "... and {} more rows (--json has them all)\n",
+            run.events.len() - MAX_EVENT_ROWS
+        );
+    }
+    if run.events_missed > 0 {
+        out += &format!(
+            "{} events were missed (the collector fell behind)\n",
+            run.events_missed
+        );
+    }
+    out
+}
+
+/// One JSON object: the overall figures at the top level, `per_host`, `timeline`, `faults`,
+/// `events` (`at_ms`, `label`, `text`, `count`) and `events_missed`.
 pub(crate) fn json(run: &Run, driver: &str, sql: &str, concurrency: usize) -> serde_json::Value {
     let mut v = serde_json::to_value(run.overall()).unwrap_or_default();
     let extra = json!({
@@ -103,6 +135,8 @@ pub(crate) fn json(run: &Run, driver: &str, sql: &str, concurrency: usize) -> se
         "per_host": run.per_host(),
         "timeline": run.timeline(),
         "faults": run.faults,
+        "events": run.events,
+        "events_missed": run.events_missed,
     });
     if let (Some(obj), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
         obj.extend(extra.clone());

@@ -3,6 +3,8 @@
 //! Each host gets its own bounded connection (not the balancer's), so a dead host shows as
 //! unreachable instead of being skipped, and a hung one costs at most the connect timeout.
 //! Hosts are checked concurrently.
+//!
+//! With `--watch` it keeps going and prints the library's events instead (`watch.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -18,9 +20,19 @@ use crate::{Outcome, input};
 pub(crate) struct Args {
     /// The connection string, e.g. mysql://app:secret@db1:3306,db2:3306/shop
     url: String,
-    /// Print one JSON object instead of a table.
+    /// Print one JSON object instead of a table (with --watch: one JSON object per line).
     #[arg(long)]
     json: bool,
+    /// Keep checking every host and print events (blacklisted, back, failover, roles, lag)
+    /// as they happen, one line each, until --for is over or SIGINT/SIGTERM.
+    #[arg(long)]
+    watch: bool,
+    /// With --watch: how often each host is checked (connect and ping), e.g. 1s or 200ms.
+    #[arg(long, default_value = "1s", value_parser = input::duration, requires = "watch")]
+    interval: Duration,
+    /// With --watch: stop after this long (default: run until interrupted).
+    #[arg(long = "for", value_name = "DURATION", value_parser = input::duration, requires = "watch")]
+    length: Option<Duration>,
 }
 
 /// What one host said.
@@ -44,6 +56,17 @@ pub(crate) fn run(args: Args) -> Outcome {
         Ok(x) => x,
         Err(out) => return out,
     };
+    if args.watch {
+        if args.interval.is_zero() {
+            return Outcome::BadInput("--interval must be more than 0".to_owned());
+        }
+        let watch = crate::watch::Watch {
+            interval: args.interval,
+            length: args.length,
+            json: args.json,
+        };
+        return crate::watch::run(opts, rt, watch);
+    }
     let statuses = rt.block_on(check_all(&opts));
     if args.json {
         println!("{}", to_json(&statuses));

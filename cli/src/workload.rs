@@ -3,11 +3,14 @@
 //!
 //! Every statement is bounded by the deadline: one still running when the run ends is cut
 //! and recorded as unfinished, so a driver asleep in a reconnect loop cannot stretch the run.
+//!
+//! The library's events (failovers, blacklistings, ...) are collected from just before the
+//! start until the end, for the report and the chart (`marks.rs`).
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mysql_lb::LbOpts;
@@ -16,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::driver::{Driver, Kind, Reconnect};
 use crate::faults::{self, Fault};
+use crate::marks;
 use crate::recorder::{Run, Sample};
 
 /// What to run.
@@ -53,6 +57,9 @@ pub(crate) async fn run(plan: Plan) -> Run {
         .map(|h| h.addr.to_string())
         .collect();
     let live = Arc::new(Live::default());
+    // Subscribed before the start: every event of the run is seen.
+    let collector = marks::Collector::start();
+    let started = SystemTime::now();
     let start = Instant::now();
     let deadline = start + plan.duration;
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -90,12 +97,15 @@ pub(crate) async fn run(plan: Plan) -> Run {
         faults::resume_all(sb);
     }
     bar.abandon();
+    let (events, events_missed) = collector.finish().await;
     samples.sort_by_key(|s| s.start_us);
     Run {
         hosts,
         samples,
         duration: plan.duration,
         faults,
+        events: marks::marks(&events, started),
+        events_missed,
     }
 }
 
