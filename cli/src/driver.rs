@@ -35,8 +35,6 @@ pub(crate) struct Reconnect {
 }
 
 /// One logical connection of either kind.
-// One per bench task, moved once into it: the size of the larger variant costs nothing.
-#[allow(clippy::large_enum_variant)]
 pub(crate) enum Driver {
     /// `None` until connected, and again after a failed connect.
     /// (Boxed: a handle is far larger than the emulation's state.)
