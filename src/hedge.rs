@@ -39,6 +39,8 @@ pub(crate) const MIN_SAMPLES: u64 = 50;
 pub(crate) const FLOOR_PER_SEC: u64 = 10;
 /// The most tokens the budget holds.
 pub(crate) const MAX_BALANCE: u64 = 100;
+/// Statements a handle counts before depositing their share at once.
+pub(crate) const DEPOSIT_BATCH: u64 = 16;
 /// Balances are kept in thousandths of a token (integers: no rounding drift).
 const MILLI: u64 = 1000;
 
@@ -77,11 +79,13 @@ impl HedgeBudget {
         }
     }
 
-    /// A hedge-eligible statement started: credit its share (up to the cap).
-    pub(crate) fn deposit(&self) {
+    /// `n` hedge-eligible statements started: credit their share (up to the cap). Handles
+    /// deposit in batches of [`DEPOSIT_BATCH`], so that statements on every core do not
+    /// contend on this one counter.
+    pub(crate) fn deposit(&self, n: u64) {
         if self.balance.load(Ordering::Relaxed) < MAX_BALANCE * MILLI {
             self.balance
-                .fetch_add(self.per_statement, Ordering::Relaxed);
+                .fetch_add(self.per_statement * n, Ordering::Relaxed);
         }
     }
 
@@ -156,7 +160,7 @@ mod tests {
         assert_eq!(granted, 10);
         // 1,000 statements earn 50 hedges (5 %); time stands still, so no floor is added.
         for _ in 0..1000 {
-            b.deposit();
+            b.deposit(1);
         }
         let mut granted = 0;
         for _ in 0..1000 {

@@ -23,7 +23,7 @@ use tracing::Span;
 use super::classify::Class;
 use super::queryable::{bounded, record_host};
 use super::{LoadBalancedConnection, MyResult, Physical, Step};
-use crate::hedge::hedge_delay;
+use crate::hedge::{DEPOSIT_BATCH, hedge_delay};
 
 /// A collecting read that can run on any connection: the hedge runs it twice.
 pub(crate) trait ReadOp<T>: Sync {
@@ -100,7 +100,11 @@ impl LoadBalancedConnection {
             let limit = self.statement_bound();
             let result = match self.conns[i].take() {
                 Some(mut first) if self.may_hedge(class) => {
-                    self.balancer.hedges.deposit();
+                    self.hedge_eligible += 1;
+                    if self.hedge_eligible >= DEPOSIT_BATCH {
+                        self.balancer.hedges.deposit(self.hedge_eligible);
+                        self.hedge_eligible = 0;
+                    }
                     let (min, max) = self.balancer.opts.hedge_delay_bounds();
                     let delay = hedge_delay(&self.balancer.hosts[i].stats, min, max);
                     let race = {

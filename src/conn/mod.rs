@@ -234,6 +234,8 @@ pub struct LoadBalancedConnection {
     /// The host whose connection was lost last, the kind of loss and the driver's words,
     /// until the handle is on another host (a failover, reported then).
     lost_from: Option<(HostAddr, &'static str, String)>,
+    /// Hedge-eligible statements not yet credited to the hedge budget.
+    hedge_eligible: u64,
     pending_rollback: bool,
     closed: bool,
     /// The pool the handle's connections come from and go back to.
@@ -285,6 +287,7 @@ impl LoadBalancedConnection {
             pending: None,
             avoid: None,
             lost_from: None,
+            hedge_eligible: 0,
             pending_rollback: false,
             closed: false,
             generation: source.as_ref().map_or(0, |p| p.generation()),

@@ -163,9 +163,10 @@ impl HostStats {
         if cfg!(feature = "metrics") {
             self.metrics().statement(rtt);
         }
-        self.last_progress.store(now_nanos(), Ordering::Relaxed);
-        self.window.record(rtt);
+        // One clock read for the three uses.
         let now = Instant::now();
+        self.last_progress.store(nanos_at(now), Ordering::Relaxed);
+        self.window.record(rtt, now);
         let rtt = rtt.as_secs_f64();
         let mut g = self.rtt.lock().unwrap_or_else(|e| e.into_inner());
         let estimate = match *g {
@@ -223,8 +224,11 @@ static REGISTRY: LazyLock<DashMap<HostAddr, Arc<HostStats>>> = LazyLock::new(Das
 static ORIGIN: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 fn now_nanos() -> u64 {
-    Instant::now()
-        .saturating_duration_since(*ORIGIN)
+    nanos_at(Instant::now())
+}
+
+fn nanos_at(at: Instant) -> u64 {
+    at.saturating_duration_since(*ORIGIN)
         .as_nanos()
         .min(u128::from(u64::MAX)) as u64
 }

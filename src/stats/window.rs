@@ -56,9 +56,9 @@ fn upper_edge(b: usize) -> Duration {
 }
 
 impl Window {
-    /// The current window's number, rotating generations if a window has passed.
-    fn current(&self) -> usize {
-        let now = (self.origin.elapsed().as_nanos() / WINDOW.as_nanos()) as u64;
+    /// The current window's number at `at`, rotating generations if a window has passed.
+    fn current(&self, at: Instant) -> usize {
+        let now = (at.saturating_duration_since(self.origin).as_nanos() / WINDOW.as_nanos()) as u64;
         let seen = self.epoch.load(Ordering::Relaxed);
         if now != seen
             && self
@@ -81,16 +81,16 @@ impl Window {
         (now % 2) as usize
     }
 
-    /// Records one statement's time.
-    pub(crate) fn record(&self, d: Duration) {
-        let g = self.current();
+    /// Records one statement's time, which ended at `at` (the caller has read the clock).
+    pub(crate) fn record(&self, d: Duration, at: Instant) {
+        let g = self.current(at);
         self.generations[g][bucket_of(d)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The `q` quantile (0 to 1) of the recent samples, as the upper edge of its bucket, and
     /// how many samples it is based on. `None` without samples.
     pub(crate) fn quantile(&self, q: f64) -> Option<(Duration, u64)> {
-        self.current();
+        self.current(Instant::now());
         let counts: [u64; BUCKETS] = std::array::from_fn(|b| {
             self.generations
                 .iter()
@@ -122,10 +122,10 @@ mod tests {
         let w = Window::default();
         assert_eq!(w.quantile(0.99), None);
         for _ in 0..990 {
-            w.record(Duration::from_micros(300));
+            w.record(Duration::from_micros(300), Instant::now());
         }
         for _ in 0..10 {
-            w.record(Duration::from_millis(40));
+            w.record(Duration::from_millis(40), Instant::now());
         }
         let (p50, n) = w.quantile(0.5).unwrap();
         assert_eq!(n, 1000);
@@ -149,15 +149,15 @@ mod tests {
     async fn a_slow_period_is_forgotten_two_windows_later() {
         let w = Window::default();
         for _ in 0..100 {
-            w.record(Duration::from_millis(50));
+            w.record(Duration::from_millis(50), Instant::now());
         }
         tokio::time::advance(WINDOW).await;
-        w.record(Duration::from_micros(200));
+        w.record(Duration::from_micros(200), Instant::now());
         let (p50, n) = w.quantile(0.5).unwrap();
         assert_eq!(n, 101, "the previous window still counts");
         assert!(p50 >= Duration::from_millis(50), "{p50:?}");
         tokio::time::advance(WINDOW).await;
-        w.record(Duration::from_micros(200));
+        w.record(Duration::from_micros(200), Instant::now());
         let (p50, n) = w.quantile(0.5).unwrap();
         assert_eq!(n, 2, "two windows on, the slow period is gone");
         assert!(p50 < Duration::from_micros(240), "{p50:?}");
