@@ -9,7 +9,9 @@
 //! next statement). When the other host wins, the handle moves there and the slow host is a
 //! suspect: new picks avoid it until a probe answers (`Balancer::suspect`). If one attempt
 //! fails, the other still may win; if both fail, the first host's error goes through the
-//! lost-connection rule as an unhedged read's would.
+//! lost-connection rule as an unhedged read's would. Reads of a pool with `causal_reads` are
+//! not hedged: the causal wait is made when the handle is checked out, and a spare
+//! connection would skip it.
 
 use std::pin::pin;
 use std::time::Duration;
@@ -76,6 +78,9 @@ impl LoadBalancedConnection {
     /// Whether a statement of `class` may be hedged now (see the module docs).
     pub(crate) fn may_hedge(&self, class: &Class) -> bool {
         self.balancer.opts.hedge
+            // A causal read waited for its replica to have the pool's last write; a hedge on
+            // another connection from the pool would not have waited.
+            && !(self.source.is_some() && self.balancer.opts.causal_reads)
             && class.retryable()
             && !self.tx_open
             && self.pinned.is_none()
