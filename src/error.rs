@@ -129,8 +129,10 @@ pub enum Error {
         busy: usize,
     },
 
-    /// A replica did not apply the pool's last write within `causal_read_timeout`; the read
-    /// went to a source instead. Only reported when no source could take it either.
+    /// A replica did not apply the pool's last write within `causal_read_timeout`. At a
+    /// checkout the read goes to a source instead, and this is reported only when no source
+    /// could take it either; a reader handle that must take a new connection mid-way (after a
+    /// lost connection) reports it rather than read from a replica without the write.
     #[error("replica {host} did not reach GTID {gtid} within {after:?}")]
     CausalWait {
         /// The replica.

@@ -275,3 +275,41 @@ async fn a_causal_read_sees_the_write_before_it_even_on_a_lagging_replica() {
     assert!(stale > 0);
     sb.start_replica_sql(1).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_causal_reader_that_loses_its_replica_never_reads_from_one_without_the_write() {
+    // Server 0 is the source; 1 and 2 replicas. The handle reads from one replica; that one
+    // dies; the other has stopped applying. Retried on it without the causal wait, the read
+    // would miss the write before it.
+    let sb = Sandbox::start_replication(2).await.unwrap();
+    make_table(&sb, "cl").await;
+    let pool = ReplicationPool::new(repl_opts(
+        &sb,
+        "causal_reads=true&causal_read_timeout=300ms&hedge=false&blacklist_timeout=30s",
+    ))
+    .await
+    .unwrap();
+    let mut w = pool.writer().get_conn().await.unwrap();
+    w.query_drop("INSERT INTO app.cl VALUES (1, 'x')")
+        .await
+        .unwrap();
+    let mut r = pool.reader().get_conn().await.unwrap();
+    let on = port_of(&mut r).await.unwrap();
+    let (serving, other) = if on == sb.port(1) { (1, 2) } else { (2, 1) };
+    sb.stop_replica_sql(other).await.unwrap();
+    w.query_drop("INSERT INTO app.cl VALUES (2, 'y')")
+        .await
+        .unwrap();
+    drop(w);
+    sb.kill(serving);
+    let seen: Result<Option<String>, _> = r.query_first("SELECT v FROM app.cl WHERE id = 2").await;
+    match seen {
+        Ok(v) => assert_eq!(v.as_deref(), Some("y"), "a stale read after the write"),
+        Err(e) => assert!(
+            matches!(Error::from_mysql(&e), Some(Error::CausalWait { .. })),
+            "{e}"
+        ),
+    }
+    sb.start_replica_sql(other).await.unwrap();
+    pool.disconnect().await;
+}

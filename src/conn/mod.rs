@@ -236,6 +236,9 @@ pub struct LoadBalancedConnection {
     lost_from: Option<(HostAddr, &'static str, String)>,
     /// Hedge-eligible statements not yet credited to the hedge budget.
     hedge_eligible: u64,
+    /// A pooled handle that has had its first connection: later ones are rechecked by the
+    /// source (`Source::recheck`).
+    checked_out: bool,
     pending_rollback: bool,
     closed: bool,
     /// The pool the handle's connections come from and go back to.
@@ -288,6 +291,7 @@ impl LoadBalancedConnection {
             avoid: None,
             lost_from: None,
             hedge_eligible: 0,
+            checked_out: false,
             pending_rollback: false,
             closed: false,
             generation: source.as_ref().map_or(0, |p| p.generation()),

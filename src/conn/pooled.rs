@@ -22,6 +22,7 @@ impl LoadBalancedConnection {
         }
         let mut conn = LoadBalancedConnection::unconnected(source.balancer(), Some(source));
         conn.select().await?;
+        conn.checked_out = true;
         Ok(conn)
     }
 
@@ -32,9 +33,22 @@ impl LoadBalancedConnection {
         first: Option<usize>,
         avoid: Option<usize>,
     ) -> Result<(), Error> {
-        let c = source
+        let mut c = source
             .checkout(&self.balancer, first, avoid, &self.wanted)
             .await?;
+        let refused = match self.checked_out {
+            true => match source.recheck(&mut c.conn) {
+                Some(check) => check.await.err(),
+                None => None,
+            },
+            false => None,
+        };
+        if let Some(e) = refused {
+            // Back to the pool: the connection is fine, only not for this handle now.
+            let p = Physical::new(c.conn, c.applied, Some(c.lease));
+            self.release(c.host, p, false);
+            return Err(e);
+        }
         self.conns[c.host] = Some(Physical::new(c.conn, c.applied, Some(c.lease)));
         self.make_current(c.host).await
     }

@@ -69,4 +69,10 @@ pub(crate) trait Source: Send + Sync {
 
     /// A statement failed with `err` on a connection from this source.
     fn statement_failed(&self, err: &mysql_async::Error);
+
+    /// A handle that already had a connection takes a new one (after a loss, a rebalance, a
+    /// change of hosts): the source holds it to what the handle's first checkout promised (a
+    /// causal reader waits for the pool's last write). `Err`: it cannot serve the handle.
+    /// `None`: nothing to check.
+    fn recheck<'a>(&'a self, conn: &'a mut Conn) -> Option<BoxFuture<'a, Result<(), Error>>>;
 }

@@ -57,6 +57,10 @@ impl Source for PoolCore {
             h.statement_failed(err);
         }
     }
+
+    fn recheck<'a>(&'a self, conn: &'a mut Conn) -> Option<BoxFuture<'a, Result<(), Error>>> {
+        self.hooks.get()?.recheck(conn)
+    }
 }
 
 impl PoolCore {

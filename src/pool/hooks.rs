@@ -24,6 +24,12 @@ pub(crate) trait Hooks: Send + Sync + std::fmt::Debug {
     /// read-only server).
     fn statement_failed(&self, _err: &mysql_async::Error) {}
 
+    /// A handle that already had a connection took `conn` (see `Source::recheck`): a causal
+    /// reader waits for the pool's last write. `None`: nothing to check.
+    fn recheck<'a>(&'a self, _conn: &'a mut Conn) -> Option<BoxFuture<'a, Result<(), Error>>> {
+        None
+    }
+
     /// Takes over `get_conn` (the reader side of a replication pool: causal waits, falling
     /// back to the sources). `None`: the pool's own checkout.
     fn get_conn<'a>(

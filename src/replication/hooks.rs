@@ -50,6 +50,26 @@ impl Hooks for SideHooks {
         }
     }
 
+    fn recheck<'a>(&'a self, conn: &'a mut Conn) -> Option<BoxFuture<'a, Result<(), Error>>> {
+        self.read_side.as_ref()?;
+        let causal = self.causal.as_ref()?;
+        let pos = causal.position()?;
+        let wait = causal.wait_bound();
+        let bound = wait + self.bound;
+        Some(Box::pin(async move {
+            let host =
+                crate::addr::HostAddr::new(conn.opts().ip_or_hostname(), conn.opts().tcp_port());
+            match tokio::time::timeout(bound, causal::wait_for(conn, &pos, wait)).await {
+                Ok(Ok(true)) => Ok(()),
+                _ => Err(Error::CausalWait {
+                    host,
+                    gtid: pos.text(),
+                    after: wait,
+                }),
+            }
+        }))
+    }
+
     fn get_conn<'a>(
         &'a self,
         pool: &'a Arc<PoolCore>,
