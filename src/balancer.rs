@@ -229,7 +229,7 @@ impl Balancer {
     /// operator's tool asking each host about itself): the connect hook, TLS as configured,
     /// bounded like every connect. Nothing is recorded about the host.
     pub async fn connect_host(&self, host: &HostAddr) -> Result<mysql_async::Conn, Error> {
-        let Some(i) = self.hosts.iter().position(|h| &h.spec.addr == host) else {
+        let Some(i) = self.index_of(host) else {
             return Err(Error::NoHostForRole {
                 role: "named",
                 reason: format!("{host} is not one of this balancer's hosts"),
@@ -243,28 +243,13 @@ impl Balancer {
     /// blacklists it (subscribers hear `HostBlacklisted`), a success takes it off
     /// (`HostBack`). Returns the round trip of the ping, or the error.
     pub async fn check_host(&self, host: &HostAddr) -> Result<std::time::Duration, Error> {
-        let Some(i) = self.hosts.iter().position(|h| &h.spec.addr == host) else {
+        let Some(i) = self.index_of(host) else {
             return self
                 .connect_host(host)
                 .await
                 .map(|_| std::time::Duration::ZERO);
         };
-        let bound = self.opts.ping_timeout;
-        let result = async {
-            let mut conn = self.dial(i).await?;
-            let start = tokio::time::Instant::now();
-            match timeout(bound, mysql_async::prelude::Queryable::ping(&mut conn)).await {
-                Ok(r) => r.map(|()| start.elapsed()),
-                Err(_) => Err(Error::Timeout {
-                    host: host.clone(),
-                    step: "ping",
-                    after: bound,
-                }
-                .into_mysql()),
-            }
-        }
-        .await;
-        match result {
+        match self.probe(i).await {
             Ok(rtt) => {
                 self.blacklist.remove(host);
                 Ok(rtt)
@@ -278,13 +263,35 @@ impl Balancer {
         }
     }
 
+    /// Host `i`'s position among these hosts' addresses.
+    fn index_of(&self, host: &HostAddr) -> Option<usize> {
+        self.hosts.iter().position(|h| &h.spec.addr == host)
+    }
+
+    /// One new connection to host `i` and a ping on it, each bounded: the ping's round trip,
+    /// or why not. The connection is closed after.
+    async fn probe(&self, i: usize) -> mysql_async::Result<Duration> {
+        let mut conn = self.dial(i).await?;
+        let bound = self.opts.ping_timeout;
+        let start = tokio::time::Instant::now();
+        match timeout(bound, mysql_async::prelude::Queryable::ping(&mut conn)).await {
+            Ok(r) => r.map(|()| start.elapsed()),
+            Err(_) => Err(Error::Timeout {
+                host: self.addr(i).clone(),
+                step: "ping",
+                after: bound,
+            }
+            .into_mysql()),
+        }
+    }
+
     /// Tells the balancer that a connection from [`Balancer::connect`] to `host` failed with
     /// `err` (a failed statement or validation ping in a pool of plain connections). If the
     /// exception checker blames the host, it is checked with one bounded connect in the
     /// background and blacklisted if that fails too, as for a [`crate::LoadBalancedConnection`]'s
     /// own connections; returns whether the checker blamed it. Never waits.
     pub fn report_failure(self: &Arc<Self>, host: &HostAddr, err: &mysql_async::Error) -> bool {
-        let Some(i) = self.hosts.iter().position(|h| &h.spec.addr == host) else {
+        let Some(i) = self.index_of(host) else {
             return false;
         };
         let blamed = self.is_host_failure(err);
@@ -403,14 +410,9 @@ impl Balancer {
             .add(self.addr(i), self.opts.blacklist_timeout, why);
         let this = self.clone();
         tokio::spawn(async move {
-            let addr = this.addr(i).clone();
-            let bound = this.hosts[i].dialer.bound() + this.opts.ping_timeout;
-            let probe = async {
-                let mut conn = this.dial(i).await?;
-                mysql_async::prelude::Queryable::ping(&mut conn).await
-            };
-            if let Ok(Ok(())) = timeout(bound, probe).await {
-                this.blacklist.remove(&addr);
+            // `probe` bounds both steps.
+            if this.probe(i).await.is_ok() {
+                this.blacklist.remove(this.addr(i));
             }
             this.hosts[i].checking.store(false, Ordering::Release);
         });
@@ -473,7 +475,7 @@ impl Balancer {
             let mut running = Vec::new();
             // Starts the next candidate beside them when it fires (if armed) before any of
             // them finishes.
-            let mut stagger = Box::pin(tokio::time::sleep(Duration::ZERO));
+            let mut stagger = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
             // Around this loop once per start: at first, when the stagger delay passed, and
             // when an attempt failed (the next one starts at once, as it would without
             // staggering).

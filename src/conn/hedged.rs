@@ -24,7 +24,7 @@ use tracing::Span;
 
 use super::classify::Class;
 use super::queryable::{bounded, record_host};
-use super::{LoadBalancedConnection, MyResult, Physical, Step};
+use super::{LoadBalancedConnection, MyResult, Physical, Step, dial_with};
 use crate::hedge::{DEPOSIT_BATCH, hedge_delay};
 
 /// A collecting read that can run on any connection: the hedge runs it twice.
@@ -268,20 +268,11 @@ impl LoadBalancedConnection {
         }
         let others: Vec<usize> = (0..self.conns.len()).filter(|&j| j != i).collect();
         let balancer = self.balancer.clone();
-        let (j, conn) = balancer
+        balancer
             .establish(None, &others, None, |j| {
-                let dial = balancer.dial(j);
-                let wanted = wanted.clone();
-                async move {
-                    let mut conn = dial.await?;
-                    wanted
-                        .apply(&mut conn, &super::session::SessionState::default())
-                        .await?;
-                    Ok(conn)
-                }
+                dial_with(&balancer, j, wanted.clone())
             })
             .await
-            .ok()?;
-        Some((j, Physical::new(conn, wanted, None)))
+            .ok()
     }
 }

@@ -839,8 +839,7 @@ impl LoadBalancedConnection {
         let (i, physical) = balancer
             .establish(first, &all, avoid, |i| {
                 let kept = conns[i].take();
-                let dial = balancer.dial(i);
-                let wanted = wanted.clone();
+                let fresh = dial_with(&balancer, i, wanted.clone());
                 async move {
                     if let Some(mut p) = kept {
                         let fresh = !validate;
@@ -849,9 +848,7 @@ impl LoadBalancedConnection {
                             return Ok(p);
                         }
                     }
-                    let mut conn = dial.await?;
-                    wanted.apply(&mut conn, &SessionState::default()).await?;
-                    Ok(Physical::new(conn, wanted, None))
+                    fresh.await
                 }
             })
             .await?;
@@ -972,6 +969,20 @@ fn as_statement<S>(stmt: &S) -> Option<&Statement> {
         } else {
             None
         }
+    }
+}
+
+/// A new connection to host `i` with `wanted` applied, for a handle of its own (not pooled).
+fn dial_with(
+    balancer: &Balancer,
+    i: usize,
+    wanted: SessionState,
+) -> impl std::future::Future<Output = MyResult<Physical>> + use<> {
+    let dial = balancer.dial(i);
+    async move {
+        let mut conn = dial.await?;
+        wanted.apply(&mut conn, &SessionState::default()).await?;
+        Ok(Physical::new(conn, wanted, None))
     }
 }
 
