@@ -63,7 +63,7 @@ use crate::error::{Error, HostFailures, READ_ONLY_CODES, is_read_only_refusal};
 use crate::hedge::HedgeBudget;
 use crate::opts::{HostAddr, HostSpec, LbOpts, StrategyChoice};
 use crate::stats::HostStats;
-use crate::strategy::{BalanceStrategy, Candidate};
+use crate::strategy::{BalanceStrategy, Candidate, Candidates, HostList};
 
 /// One configured host and its shared stats.
 pub(crate) struct Host {
@@ -418,15 +418,45 @@ impl Balancer {
         });
     }
 
-    /// Picks among `among` (host indices) by the strategy, skipping blacklisted hosts and
-    /// those in `exclude`. `None` when no host is available.
-    pub(crate) fn pick(&self, among: &[usize], exclude: &[usize]) -> Option<usize> {
-        let open: Vec<usize> = among
-            .iter()
-            .copied()
+    /// Picks among `among` (host indices; `None`: all) by the strategy, skipping blacklisted
+    /// hosts and those in `exclude`. `None` when no host is available. With nothing
+    /// blacklisted and nothing excluded (a healthy cluster), the strategy reads the hosts in
+    /// place: the cost does not grow with their number.
+    pub(crate) fn pick(&self, among: Option<&[usize]>, exclude: &[usize]) -> Option<usize> {
+        if self.blacklist.is_empty() && exclude.is_empty() {
+            return self.choose_in(among);
+        }
+        let open: Vec<usize> = self
+            .among(among)
             .filter(|i| !exclude.contains(i) && !self.blacklist.contains(self.addr(*i)))
             .collect();
         (!open.is_empty()).then(|| self.choose(&open))
+    }
+
+    /// The host the strategy picks now, honouring the blacklist as a connect does: a host
+    /// whose entry has expired may be picked, and then this caller is its single probe (and
+    /// should report the outcome through [`Blacklist::remove`] or [`Blacklist::add`]). A
+    /// connect does all this itself; this is for simulators and benchmarks of the picking
+    /// alone. `None`: every host is blacklisted.
+    pub fn pick_host(&self) -> Option<&HostAddr> {
+        self.pick_admitted(None, &[]).map(|i| self.addr(i))
+    }
+
+    /// The strategy's choice among `among` (`None`: all), everything admitted.
+    fn choose_in(&self, among: Option<&[usize]>) -> Option<usize> {
+        match among {
+            None if self.hosts.is_empty() => None,
+            None => Some(self.strategy.pick(&Candidates::all(self, self.hosts.len()))),
+            Some([]) => None,
+            Some(open) => Some(self.choose(open)),
+        }
+        .map(|i| i.min(self.hosts.len().saturating_sub(1)))
+    }
+
+    /// The host indices of `among` (`None`: all).
+    fn among<'a>(&self, among: Option<&'a [usize]>) -> impl Iterator<Item = usize> + 'a {
+        let all = 0..if among.is_none() { self.hosts.len() } else { 0 };
+        among.unwrap_or_default().iter().copied().chain(all)
     }
 
     /// Runs `attempt` on hosts chosen by the strategy until one succeeds, as the module docs
@@ -550,7 +580,7 @@ impl Balancer {
             if let Some(i) = first
                 .take()
                 .filter(|&i| self.admitted(i))
-                .or_else(|| self.pick_admitted(among, &order.tried))
+                .or_else(|| self.pick_admitted(Some(among), &order.tried))
             {
                 order.tried.push(i);
                 return Some(i);
@@ -606,11 +636,10 @@ impl Balancer {
 
     /// Lets the strategy choose among `open` (host indices, not empty).
     fn choose(&self, open: &[usize]) -> usize {
-        let cands: Vec<Candidate<'_>> = open
-            .iter()
-            .map(|&i| Candidate::new(&self.hosts[i].spec.addr, i, &self.hosts[i].stats))
-            .collect();
-        open[self.strategy.pick(&cands).min(open.len() - 1)]
+        open[self
+            .strategy
+            .pick(&Candidates::some(self, open))
+            .min(open.len() - 1)]
     }
 
     /// Whether the blacklist lets a call to host `i` through now (claiming the probe slot of
@@ -625,12 +654,14 @@ impl Balancer {
 
     /// Like `pick`, but an expired blacklist entry is a candidate, and picking it claims the
     /// single probe slot; a host being probed by someone else is skipped.
-    fn pick_admitted(&self, among: &[usize], tried: &[usize]) -> Option<usize> {
+    fn pick_admitted(&self, among: Option<&[usize]>, tried: &[usize]) -> Option<usize> {
+        if self.blacklist.is_empty() && tried.is_empty() {
+            return self.choose_in(among);
+        }
         let mut skip: Vec<usize> = tried.to_vec();
         loop {
-            let open: Vec<usize> = among
-                .iter()
-                .copied()
+            let open: Vec<usize> = self
+                .among(among)
                 .filter(|i| {
                     !skip.contains(i)
                         && !matches!(
@@ -651,6 +682,13 @@ impl Balancer {
                 Admission::Blocked(_) => skip.push(i),
             }
         }
+    }
+}
+
+impl HostList for Balancer {
+    fn candidate(&self, i: usize) -> Candidate<'_> {
+        let h = &self.hosts[i];
+        Candidate::new(&h.spec.addr, i, &h.stats).with_slow_start(self.opts.slow_start)
     }
 }
 
@@ -785,7 +823,10 @@ mod tests {
         let Err(Error::AllHostsFailed(f)) = r else {
             panic!("{r:?}")
         };
-        assert_eq!(tried, [0, 1, 0, 1]);
+        // Round 2 tries the blacklisted hosts soonest-expiring first; expiry is jittered.
+        let mut round2 = tried[2..].to_vec();
+        round2.sort_unstable();
+        assert_eq!((&tried[..2], &round2[..]), (&[0, 1][..], &[0, 1][..]));
         assert_eq!(f.0.len(), 4);
         assert_eq!(t.elapsed(), Duration::ZERO);
     }

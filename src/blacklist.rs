@@ -11,8 +11,18 @@
 //! probe ends: a success removes the entry, a failure renews it. A probe that never reports
 //! (its task was cancelled) stops blocking others after the probe window.
 //!
-//! No caller ever waits here: every method returns at once.
+//! Expiry is jittered: an entry lasts between 80 % and 100 % of the blacklist timeout, drawn
+//! afresh for each entry. Every process (and every separate blacklist) that saw a host die
+//! at the same moment blacklisted it at the same moment; without jitter they would all probe
+//! it in the same millisecond when it comes back, a thundering herd on a host that is just
+//! starting. The timeout stays an upper bound.
+//!
+//! A host that comes off the list (its probe succeeded) slow-starts: see `stats/warmup.rs`.
+//!
+//! No caller ever waits here: every method returns at once. Reading the list when it is empty
+//! (a healthy cluster) is one atomic load.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -28,6 +38,17 @@ use crate::stats::HostStats;
 #[derive(Debug, Default)]
 pub struct Blacklist {
     entries: DashMap<HostAddr, Entry>,
+    /// How many entries the map holds (expired ones too); never less than that, so that zero
+    /// means empty.
+    len: AtomicUsize,
+}
+
+/// The shortest entry, as a fraction of the timeout (see the module docs).
+const JITTER_FLOOR: f64 = 0.8;
+
+/// `timeout` shortened by a random amount of up to a fifth.
+fn jittered(timeout: Duration) -> Duration {
+    timeout.mul_f64(crate::random::between(JITTER_FLOOR, 1.0))
 }
 
 #[derive(Debug, Clone)]
@@ -74,23 +95,29 @@ impl Blacklist {
         Blacklist::default()
     }
 
-    /// Puts `addr` on the list for `timeout` (a zero timeout does nothing), or renews it.
+    /// Puts `addr` on the list for between 80 % and 100 % of `timeout` (see the module docs;
+    /// a zero timeout does nothing), or renews it.
     pub fn add(&self, addr: &HostAddr, timeout: Duration, reason: impl Into<String>) {
         if timeout.is_zero() {
             return;
         }
         let now = Instant::now();
         let reason = reason.into();
+        // Counted before it is visible, so that the count never runs below the map.
+        self.len.fetch_add(1, Ordering::AcqRel);
         // One atomic replace: of two concurrent adds, one sees the other's entry. An entry
         // that had expired counts as new (the host failed again after its time was up).
         let old = self.entries.insert(
             addr.clone(),
             Entry {
-                until: now + timeout,
+                until: now + jittered(timeout),
                 probe_until: None,
                 reason: reason.clone(),
             },
         );
+        if old.is_some() {
+            self.len.fetch_sub(1, Ordering::AcqRel);
+        }
         if old.is_none_or(|o| o.until <= now) {
             tracing::warn!(host = %addr, ?timeout, %reason, "host blacklisted");
             metrics::blacklisted(addr);
@@ -104,11 +131,15 @@ impl Blacklist {
     }
 
     /// Takes `addr` off the list. Returns whether it was on it. A host that comes back is
-    /// measured again by the response-time strategies.
+    /// measured again by the response-time strategies and slow-starts.
     pub fn remove(&self, addr: &HostAddr) -> bool {
+        if self.is_empty() {
+            return false;
+        }
         let was = self.entries.remove(addr).is_some();
         if was {
-            HostStats::of(addr).reset_latency();
+            self.len.fetch_sub(1, Ordering::AcqRel);
+            HostStats::of(addr).came_back();
             tracing::info!(host = %addr, "host off the blacklist");
             self.count();
             observe::emit(|| EventKind::HostBack { host: addr.clone() });
@@ -128,15 +159,25 @@ impl Blacklist {
 
     /// Empties the list.
     pub fn clear(&self) {
-        self.entries.clear();
+        self.entries.retain(|_, _| {
+            self.len.fetch_sub(1, Ordering::AcqRel);
+            false
+        });
         self.count();
+    }
+
+    /// Whether the list holds no entry, expired or not (one atomic load).
+    pub fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Acquire) == 0
     }
 
     /// Whether `addr` is blacklisted now (an expired entry does not count).
     pub fn contains(&self, addr: &HostAddr) -> bool {
-        self.entries
-            .get(addr)
-            .is_some_and(|e| e.until > Instant::now())
+        !self.is_empty()
+            && self
+                .entries
+                .get(addr)
+                .is_some_and(|e| e.until > Instant::now())
     }
 
     /// The hosts on the list now, soonest to expire first.
@@ -160,6 +201,9 @@ impl Blacklist {
     /// Decides whether the caller may try `addr`; an expired entry admits one probe at a time
     /// for `probe_window`.
     pub(crate) fn admit(&self, addr: &HostAddr, probe_window: Duration) -> Admission {
+        if self.is_empty() {
+            return Admission::Open;
+        }
         let Some(mut e) = self.entries.get_mut(addr) else {
             return Admission::Open;
         };
@@ -178,6 +222,9 @@ impl Blacklist {
 
     /// When `addr`'s entry expires, if it has one.
     pub(crate) fn expiry(&self, addr: &HostAddr) -> Option<Instant> {
+        if self.is_empty() {
+            return None;
+        }
         self.entries.get(addr).map(|e| e.until)
     }
 }
@@ -195,12 +242,50 @@ mod tests {
         let b = Blacklist::new();
         b.add(&host(1), Duration::from_secs(5), "refused");
         assert!(b.contains(&host(1)));
-        assert_eq!(b.snapshot()[0].remaining, Duration::from_secs(5));
-        tokio::time::advance(Duration::from_millis(4999)).await;
+        let remaining = b.snapshot()[0].remaining;
+        assert!(
+            (Duration::from_secs(4)..=Duration::from_secs(5)).contains(&remaining),
+            "{remaining:?}"
+        );
+        tokio::time::advance(remaining - Duration::from_millis(1)).await;
         assert!(b.contains(&host(1)));
         tokio::time::advance(Duration::from_millis(1)).await;
         assert!(!b.contains(&host(1)));
         assert!(b.snapshot().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expiry_is_spread_over_the_last_fifth_of_the_timeout() {
+        // Many processes that blacklisted a host at the same moment: their entries expire
+        // spread out, not in the same millisecond.
+        let lists: Vec<Blacklist> = (0..1000).map(|_| Blacklist::new()).collect();
+        for b in &lists {
+            b.add(&host(1), Duration::from_secs(10), "down");
+        }
+        let mut per_100ms = [0usize; 20];
+        for b in &lists {
+            let left = b.snapshot()[0].remaining;
+            assert!(left >= Duration::from_secs(8) && left <= Duration::from_secs(10));
+            let slot = ((left - Duration::from_secs(8)).as_millis() / 100).min(19) as usize;
+            per_100ms[slot] += 1;
+        }
+        assert!(per_100ms.iter().all(|&n| n < 120), "{per_100ms:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_count_follows_the_map() {
+        let b = Blacklist::new();
+        assert!(b.is_empty());
+        b.add(&host(1), Duration::from_secs(5), "x");
+        b.add(&host(1), Duration::from_secs(5), "again");
+        b.add(&host(2), Duration::from_secs(5), "x");
+        assert!(!b.is_empty());
+        assert!(b.remove(&host(1)));
+        assert!(!b.remove(&host(1)));
+        assert!(!b.is_empty());
+        b.clear();
+        assert!(b.is_empty());
+        assert_eq!(b.admit(&host(2), Duration::from_secs(1)), Admission::Open);
     }
 
     #[tokio::test(start_paused = true)]

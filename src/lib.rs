@@ -44,6 +44,7 @@ mod hedge;
 mod observe;
 mod opts;
 mod pool;
+mod random;
 mod replication;
 mod stats;
 mod strategy;
@@ -59,6 +60,7 @@ pub use opts::{
     Mode, Role, SslMode, StrategyKind, TlsOpts, option_names, parse_duration,
 };
 pub use pool::{HostSnapshot, HostState, LoadBalancedPool};
+pub use random::seed_thread_rng;
 pub use replication::{ReplicationConnection, ReplicationPool};
 pub use stats::HostStats;
-pub use strategy::{BalanceStrategy, Candidate};
+pub use strategy::{BalanceStrategy, Candidate, Candidates};

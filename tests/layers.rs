@@ -1,6 +1,6 @@
 //! The library's modules import one way, down:
 //! `replication -> pool -> conn -> balancer -> dial -> {opts, strategy, health} ->
-//! {error, observe} -> addr`,
+//! {error, observe} -> {addr, random}`,
 //! where `health` is the blacklist, the exception checker and the per-host stats. This test
 //! reads every source file of the library, collects the `crate::…` paths each top-level
 //! module names (in `use` lines and in code, not in comments), and fails on any import that
@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("error", 2),
     ("observe", 2),
     ("addr", 1),
+    ("random", 1),
 ];
 
 fn layer(m: &str) -> Option<u32> {

@@ -245,6 +245,11 @@ pub struct LoadBalancedConnection {
     source: Option<Arc<dyn Source>>,
     /// The source's host-list generation this handle's balancer was taken at.
     generation: u64,
+    /// The process's count of hosts that came back, when the handle last looked.
+    seen_returns: u64,
+    /// Picking again while a host that came back slow-starts (see [`Self::follow_returns`]):
+    /// when next, and until when.
+    repick: Option<(Instant, Instant)>,
 }
 
 impl std::fmt::Debug for LoadBalancedConnection {
@@ -296,6 +301,8 @@ impl LoadBalancedConnection {
             closed: false,
             generation: source.as_ref().map_or(0, |p| p.generation()),
             source,
+            seen_returns: crate::stats::returns(),
+            repick: None,
         }
     }
 
@@ -503,6 +510,7 @@ impl LoadBalancedConnection {
             self.refresh_session = false;
             self.read_back_session().await;
         }
+        self.follow_returns();
         if self.rebalance_due && self.current.is_some() && self.may_move() {
             self.rebalance_due = false;
             self.statements_since_switch = 0;
@@ -712,6 +720,31 @@ impl LoadBalancedConnection {
         }
     }
 
+    /// Draws the handle back to a host that came back (off the blacklist, added, recovered
+    /// from slowness), without `autocommit_threshold`: when any host in the process has
+    /// come back since the handle last looked (one relaxed atomic load per statement), it
+    /// picks again at its next safe point, and again every eighth of `slow_start` until the
+    /// ramp is over, so that the share of long-lived handles on that host follows its
+    /// slow-start weight up instead of staying where the outage left it (Connector/J's
+    /// default, `loadBalanceAutoCommitStatementThreshold=0`, never moves: a restarted host
+    /// gets nothing from existing connections).
+    fn follow_returns(&mut self) {
+        let returns = crate::stats::returns();
+        if returns != self.seen_returns {
+            self.seen_returns = returns;
+            let now = Instant::now();
+            self.repick = Some((now, now + self.balancer.opts.slow_start));
+        }
+        if let Some((next, until)) = self.repick {
+            let now = Instant::now();
+            if now >= next {
+                self.rebalance_due = true;
+                self.repick =
+                    (now <= until).then(|| (now + self.balancer.opts.slow_start / 8, until));
+            }
+        }
+    }
+
     fn may_move(&self) -> bool {
         !self.in_transaction()
             && self.pinned.is_none()
@@ -812,13 +845,12 @@ impl LoadBalancedConnection {
     /// one there (pinged if idle), else a new one. Switches at once past failing hosts.
     async fn select(&mut self) -> Result<(), Error> {
         let balancer = self.balancer.clone();
-        let all: Vec<usize> = (0..balancer.hosts.len()).collect();
         // A host whose connection just failed is being checked: tried last, if at all.
         let avoid = self.avoid.take();
         // The strategy picks once; a kept connection to its pick is used without a connect.
         let first = balancer
-            .pick(&all, avoid.as_slice())
-            .or_else(|| balancer.pick(&all, &[]));
+            .pick(None, avoid.as_slice())
+            .or_else(|| balancer.pick(None, &[]));
         if let Some(i) = first
             && self.conns[i].is_some()
         {
@@ -836,6 +868,7 @@ impl LoadBalancedConnection {
         let ping_timeout = balancer.opts.ping_timeout;
         let validate = balancer.opts.validate_on_swap;
         let conns = &mut self.conns;
+        let all: Vec<usize> = (0..balancer.hosts.len()).collect();
         let (i, physical) = balancer
             .establish(first, &all, avoid, |i| {
                 let kept = conns[i].take();

@@ -132,6 +132,7 @@ impl fmt::Debug for StrategyChoice {
 /// | `failover_codes` | | none | more server error codes that mean "host is bad" |
 /// | `retry_reads` | | `true` | retry a failed read once on another host, in autocommit |
 /// | `latency_decay` | | `10s` | how fast response-time averages forget (`bestResponseTime`, `peakEwma`) |
+/// | `slow_start` | `slowstart` | `2s` | a host that came back (off the blacklist, added, recovered from slowness) ramps from 10 % to its full share over this time; `0` turns it off |
 /// | `read_from_source_when_no_replicas` | `readFromSourceWhenNoReplicas`, `readFromMasterWhenNoSlaves` | `false` | reads go to the source when no replica is up |
 /// | `allow_source_down_connections` | `allowSourceDownConnections`, `allowMasterDownConnections` | `false` | a replication pool may start while no source is up |
 /// | `allow_replica_down_connections` | `allowReplicaDownConnections`, `allowSlaveDownConnections` | `false` | a replication pool may start while no replica is up |
@@ -206,6 +207,7 @@ pub struct LbOpts {
     pub(crate) checker: Option<Arc<dyn ExceptionChecker>>,
     pub(crate) retry_reads: bool,
     pub(crate) latency_decay: Duration,
+    pub(crate) slow_start: Duration,
     pub(crate) read_from_source_when_no_replicas: bool,
     pub(crate) allow_source_down_connections: bool,
     pub(crate) allow_replica_down_connections: bool,
@@ -257,6 +259,7 @@ impl Default for LbOpts {
             checker: None,
             retry_reads: true,
             latency_decay: Duration::from_secs(10),
+            slow_start: Duration::from_secs(2),
             read_from_source_when_no_replicas: false,
             allow_source_down_connections: false,
             allow_replica_down_connections: false,
@@ -363,6 +366,11 @@ impl LbOpts {
     /// Decay time of response-time averages.
     pub fn latency_decay(&self) -> Duration {
         self.latency_decay
+    }
+
+    /// How long a host that came back takes to ramp up to its full share.
+    pub fn slow_start(&self) -> Duration {
+        self.slow_start
     }
     /// Reads go to the source when no replica is up.
     pub fn read_from_source_when_no_replicas(&self) -> bool {
@@ -700,6 +708,8 @@ impl LbOptsBuilder {
         retry_reads: bool => |o, v| o.retry_reads = v;
         /// Decay time of response-time averages.
         latency_decay: Duration => |o, v| o.latency_decay = v;
+        /// How long a host that came back takes to ramp up to its full share.
+        slow_start: Duration => |o, v| o.slow_start = v;
         /// Reads go to the source when no replica is up.
         read_from_source_when_no_replicas: bool => |o, v| o.read_from_source_when_no_replicas = v;
         /// A replication pool may start while no source is up.

@@ -237,6 +237,16 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         },
     },
     OptionDef {
+        name: "slow_start",
+        aliases: &["slowstart"],
+        default: "2s",
+        show: |o| Shown::Ms(Some(o.slow_start)),
+        apply: |b, v, u| {
+            b.slow_start(dur(v, u)?);
+            Ok(())
+        },
+    },
+    OptionDef {
         name: "read_from_source_when_no_replicas",
         aliases: &["readFromSourceWhenNoReplicas", "readFromMasterWhenNoSlaves"],
         default: "false",

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
-use rand::RngExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, timeout};
 
@@ -303,7 +302,7 @@ impl HostPool {
         let jitter = self
             .limits
             .lifetime_jitter
-            .map(|j| Duration::from_millis(rand::rng().random_range(0..=j.as_millis() as u64)))
+            .map(|j| j.mul_f64(crate::random::between(0.0, 1.0)))
             .unwrap_or_default();
         Some(Instant::now() + ttl + jitter)
     }

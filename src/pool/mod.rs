@@ -62,6 +62,7 @@ use crate::balancer::Balancer;
 use crate::conn::LoadBalancedConnection;
 use crate::error::Error;
 use crate::opts::{HostAddr, HostSpec, LbOpts};
+use crate::stats::HostStats;
 
 /// A pool of load-balanced connections. Cheap to clone; clones share the pool.
 ///
@@ -240,6 +241,8 @@ impl PoolCore {
             return;
         }
         self.removed.remove(&spec.addr);
+        // A host added at run time slow-starts, as one back from the blacklist does.
+        HostStats::of(&spec.addr).came_back();
         self.hosts
             .entry(spec.addr.clone())
             .and_modify(|hp| {

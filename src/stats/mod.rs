@@ -17,26 +17,45 @@
 //! the same reason). `window.rs` keeps a recent latency histogram for hedging's tail
 //! percentile.
 //!
+//! An estimate also goes *stale*: a host that loses every comparison (it was slow) gets no
+//! statements and so no samples, and its old estimate would keep it out after it recovered.
+//! So an estimate without a sample for [`STALE`] counts as unknown to the strategies, which
+//! then send the host a statement now and then (a probe by real traffic, one per second or
+//! so per process); the first fresh sample replaces the stale estimate instead of blending
+//! into it, and if it shows the host recovered (less than half the old estimate) the host
+//! slow-starts (`warmup.rs`).
+//!
+//! Nothing here locks: the estimate is two atomics, updated load-then-store. Two samples
+//! that race may lose one of them, which an average over hundreds does not notice.
+//!
 //! The registry is keyed by [`HostAddr`] (host and port), like the blacklist. Time comes from
 //! `tokio::time::Instant`, so tests drive it with a paused clock.
 
+mod warmup;
 mod window;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
 use tokio::time::Instant;
 
+use self::warmup::Warmup;
+pub use self::warmup::returns;
 use self::window::Window;
 use crate::addr::HostAddr;
 use crate::observe::metrics::HostMetrics;
 
 /// What is known about one host's recent behaviour.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HostStats {
-    rtt: Mutex<Option<Ewma>>,
+    /// The estimate in seconds, as `f64` bits ([`NO_ESTIMATE`]: none).
+    rtt: AtomicU64,
+    /// When the estimate last took a sample, in nanoseconds since [`ORIGIN`].
+    rtt_at: AtomicU64,
+    /// Slow start after a comeback.
+    warmup: Warmup,
     in_flight: AtomicUsize,
     statements: AtomicU64,
     errors: AtomicU64,
@@ -53,11 +72,37 @@ pub struct HostStats {
     addr: OnceLock<HostAddr>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Ewma {
-    estimate: f64,
-    at: Instant,
+impl Default for HostStats {
+    fn default() -> HostStats {
+        HostStats {
+            rtt: AtomicU64::new(NO_ESTIMATE),
+            rtt_at: AtomicU64::new(0),
+            warmup: Warmup::default(),
+            in_flight: AtomicUsize::new(0),
+            statements: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            last_progress: AtomicU64::new(0),
+            window: Window::default(),
+            hedge_delay: Default::default(),
+            metrics: OnceLock::new(),
+            addr: OnceLock::new(),
+        }
+    }
 }
+
+/// The bits of "no estimate" (a NaN no arithmetic here produces).
+const NO_ESTIMATE: u64 = u64::MAX;
+
+/// An estimate without a sample for this long is unknown to the strategies (see the module
+/// docs): long enough that a host in steady use never goes stale, short enough that a
+/// recovered host is found within a second.
+pub const STALE: Duration = Duration::from_secs(1);
+
+/// A fresh sample below this fraction of a stale estimate, and at least [`RECOVERED_BY`]
+/// seconds below it, means the host recovered (sub-millisecond jitter on a quiet host does
+/// not).
+const RECOVERED: f64 = 0.5;
+const RECOVERED_BY: f64 = 0.5e-3;
 
 impl HostStats {
     /// The stats of `addr`, created on first use; the same `Arc` for every caller.
@@ -85,19 +130,43 @@ impl HostStats {
     /// The current response-time estimate, `None` if the host was never measured (or was
     /// reset after recovering).
     pub fn latency(&self) -> Option<Duration> {
-        let g = self.rtt.lock().unwrap_or_else(|e| e.into_inner());
-        g.map(|e| Duration::from_secs_f64(e.estimate.max(0.0)))
+        self.estimate()
+            .map(|secs| Duration::from_secs_f64(secs.max(0.0)))
+    }
+
+    fn estimate(&self) -> Option<f64> {
+        match self.rtt.load(Ordering::Relaxed) {
+            NO_ESTIMATE => None,
+            bits => Some(f64::from_bits(bits)),
+        }
     }
 
     /// What a statement sent now should expect: the estimate, or the time since the host
-    /// last made progress while it has statements in flight, whichever is longer.
+    /// last made progress while it has statements in flight, whichever is longer. `None`
+    /// when not known: never measured, reset after a comeback, or stale (no sample for
+    /// [`STALE`]) and not stalled.
     pub fn expected(&self) -> Option<Duration> {
         let stall = self.stalled_for();
-        match self.latency() {
+        let fresh = self.latency().filter(|_| {
+            let at = self.rtt_at.load(Ordering::Relaxed);
+            now_nanos().saturating_sub(at) < STALE.as_nanos() as u64
+        });
+        match fresh {
             Some(l) => Some(l.max(stall)),
             None if !stall.is_zero() => Some(stall),
             None => None,
         }
+    }
+
+    /// The slow-start weight for a ramp of `window`: 1 unless the host came back less than
+    /// `window` ago (see `warmup.rs`).
+    pub fn weight(&self, window: Duration) -> f64 {
+        self.warmup.weight(window)
+    }
+
+    /// Whether the host is slow-starting.
+    pub fn is_warming(&self) -> bool {
+        self.warmup.is_warming()
     }
 
     /// How long the host has had statements in flight without completing any (zero when
@@ -168,17 +237,25 @@ impl HostStats {
         self.last_progress.store(nanos_at(now), Ordering::Relaxed);
         self.window.record(rtt, now);
         let rtt = rtt.as_secs_f64();
-        let mut g = self.rtt.lock().unwrap_or_else(|e| e.into_inner());
-        let estimate = match *g {
+        let now = nanos_at(now);
+        let elapsed = now.saturating_sub(self.rtt_at.load(Ordering::Relaxed));
+        let estimate = match self.estimate() {
             None => rtt,
-            Some(prev) if rtt > prev.estimate => rtt,
+            Some(prev) if rtt > prev => rtt,
+            Some(prev) if elapsed >= STALE.as_nanos() as u64 => {
+                if rtt < prev * RECOVERED && prev - rtt > RECOVERED_BY {
+                    tracing::debug!(host = ?self.addr.get(), was = prev, now = rtt, "host recovered: slow start");
+                    self.warmup.start();
+                }
+                rtt
+            }
             Some(prev) => {
-                let elapsed = now.saturating_duration_since(prev.at).as_secs_f64();
-                let w = (-elapsed / decay.as_secs_f64().max(1e-9)).exp();
-                prev.estimate * w + rtt * (1.0 - w)
+                let w = (-(elapsed as f64 / 1e9) / decay.as_secs_f64().max(1e-9)).exp();
+                prev * w + rtt * (1.0 - w)
             }
         };
-        *g = Some(Ewma { estimate, at: now });
+        self.rtt.store(estimate.to_bits(), Ordering::Relaxed);
+        self.rtt_at.store(now, Ordering::Relaxed);
     }
 
     /// Counts a host failure.
@@ -191,7 +268,13 @@ impl HostStats {
 
     /// Forgets the estimate, so that strategies measure the host again.
     pub(crate) fn reset_latency(&self) {
-        *self.rtt.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.rtt.store(NO_ESTIMATE, Ordering::Relaxed);
+    }
+
+    /// The host is back (off the blacklist, or added): measured afresh, and slow-started.
+    pub(crate) fn came_back(&self) {
+        self.reset_latency();
+        self.warmup.start();
     }
 
     #[cfg(test)]
@@ -250,6 +333,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn fast_samples_pull_the_estimate_down_with_time() {
+        // A decay shorter than `STALE`, so that samples blend instead of replacing.
+        const DECAY: Duration = Duration::from_millis(200);
         let s = HostStats::default();
         s.observe(Duration::from_millis(100), DECAY);
         // Right away a fast sample barely moves the estimate: w = exp(0) = 1.
@@ -268,6 +353,33 @@ mod tests {
             s.observe(Duration::from_millis(10), DECAY);
         }
         assert!(s.latency().unwrap() < Duration::from_micros(10_100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_estimate_is_unknown_and_a_fresh_sample_replaces_it() {
+        let s = HostStats::default();
+        s.observe(Duration::from_millis(5), DECAY);
+        tokio::time::advance(STALE - Duration::from_millis(1)).await;
+        assert_eq!(s.expected(), Some(Duration::from_millis(5)));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(s.expected(), None, "not measured for STALE: unknown");
+        assert_eq!(s.latency(), Some(Duration::from_millis(5)), "still shown");
+        // A host that was slow and answers fast now: replaced, not blended over 10 s, and
+        // it slow-starts.
+        let returns = returns();
+        s.observe(Duration::from_micros(300), DECAY);
+        assert_eq!(s.expected(), Some(Duration::from_micros(300)));
+        assert!(s.is_warming() && super::returns() > returns);
+        assert!(s.weight(Duration::from_secs(2)) < 0.2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_host_with_jitter_does_not_slow_start() {
+        let s = HostStats::default();
+        s.observe(Duration::from_micros(800), DECAY);
+        tokio::time::advance(STALE * 2).await;
+        s.observe(Duration::from_micros(300), DECAY);
+        assert!(!s.is_warming(), "0.5 ms apart: noise, not a recovery");
     }
 
     #[tokio::test(start_paused = true)]
@@ -306,7 +418,7 @@ mod tests {
         s.observe(Duration::from_micros(300), DECAY);
         assert_eq!(s.stalled_for(), Duration::ZERO);
         drop(g);
-        tokio::time::advance(Duration::from_secs(5)).await;
+        tokio::time::advance(Duration::from_millis(500)).await;
         assert_eq!(s.stalled_for(), Duration::ZERO);
         assert_eq!(s.expected(), s.latency());
     }

@@ -1,30 +1,29 @@
-//! `bestResponseTime`: the host with the lowest recent response time.
+//! `bestResponseTime`: prefer the host that answers fastest, without herding onto it.
 //!
-//! Connector/J's strategy of that name keeps only the last transaction's time per host; here
-//! the time is the process-wide peak-EWMA estimate (see `stats.rs`), so one lucky or unlucky
-//! statement does not flip the choice, and a host that slows down loses at once. A host never
-//! measured (new, or back from the blacklist, whose estimate is reset) is tried first, so a
-//! recovered host is measured again instead of being judged on its dying moments.
+//! Connector/J's strategy of that name sends every new connection to the host with the lowest
+//! last transaction time. Every handle agrees on that host at the same moment, so it takes
+//! everything until it slows down, then the next one does: a herd (measured here before this
+//! rewrite: 101k, 33k and 1.4k statements over three equal hosts; a recovered host went from
+//! 0 % to 100 % of the traffic). Here the time is the process-wide peak-EWMA estimate (see
+//! `stats`), and the pick compares two random hosts (see the module docs of `strategy`): the
+//! faster wins when it is faster by more than [`MARGIN`], so a slow host gets nothing while
+//! equal hosts, whose estimates differ only by noise, share evenly. A host not measured
+//! lately (new, back, or not picked for a second) is a coin toss against any other, so it is
+//! measured again soon and its estimate decides from then on.
 
-use super::{BalanceStrategy, Candidate, random_index};
+use super::{BalanceStrategy, Candidates, two_choices};
 
-/// Lowest latency estimate; unmeasured hosts first.
+/// Within this fraction of each other, two hosts count as equally fast: loopback and LAN
+/// round trips jitter by more than 10 % from one moment to the next.
+pub const MARGIN: f64 = 0.2;
+
+/// The faster of two random hosts.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BestResponseTime;
 
 impl BalanceStrategy for BestResponseTime {
-    fn pick(&self, candidates: &[Candidate<'_>]) -> usize {
-        let unmeasured: Vec<usize> = (0..candidates.len())
-            .filter(|&i| candidates[i].latency().is_none())
-            .collect();
-        if !unmeasured.is_empty() {
-            return unmeasured[random_index(unmeasured.len())];
-        }
-        candidates
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, c)| c.latency())
-            .map_or(0, |(i, _)| i)
+    fn pick(&self, candidates: &Candidates<'_>) -> usize {
+        two_choices(candidates, MARGIN, |c| c.latency().map(|l| l.as_secs_f64()))
     }
 }
 
@@ -34,14 +33,29 @@ mod tests {
     use crate::strategy::testing::Hosts;
 
     #[test]
-    fn lowest_latency_wins() {
-        let hosts = Hosts::new(&[Some(30), Some(5), Some(12)]);
-        assert_eq!(hosts.histogram(&BestResponseTime, 10), [0, 10, 0]);
+    fn a_slow_host_gets_nothing_and_the_fast_ones_share() {
+        let hosts = Hosts::new(&[Some(30), Some(5), Some(5)]);
+        let h = hosts.histogram(&BestResponseTime, 3000);
+        assert_eq!(h[0], 0, "{h:?}");
+        assert!(h[1] > 1300 && h[2] > 1300, "{h:?}");
     }
 
     #[test]
-    fn unmeasured_host_is_tried_first() {
-        let hosts = Hosts::new(&[Some(1), None, Some(2)]);
-        assert_eq!(hosts.histogram(&BestResponseTime, 10), [0, 10, 0]);
+    fn equal_hosts_share_evenly_and_the_fastest_is_capped_at_twice_its_share() {
+        // 10 % apart: equal within the margin.
+        let hosts = Hosts::new(&[Some(10), Some(11), Some(11)]);
+        let h = hosts.histogram(&BestResponseTime, 30_000);
+        assert!(h.iter().all(|&n| (8_500..11_500).contains(&n)), "{h:?}");
+        // Clearly faster: it wins every comparison it is in, two of three, and no more.
+        let hosts = Hosts::new(&[Some(5), Some(10), Some(10)]);
+        let h = hosts.histogram(&BestResponseTime, 30_000);
+        assert!((19_000..21_000).contains(&h[0]), "{h:?}");
+    }
+
+    #[test]
+    fn an_unmeasured_host_is_measured_without_taking_everything() {
+        let hosts = Hosts::new(&[Some(1), None, Some(1)]);
+        let h = hosts.histogram(&BestResponseTime, 30_000);
+        assert!((8_500..11_500).contains(&h[1]), "{h:?}");
     }
 }

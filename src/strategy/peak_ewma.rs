@@ -5,34 +5,24 @@
 //! Comparing two random hosts instead of all of them avoids herding: every client choosing
 //! the single best host at once would overload it. The in-flight count makes a host that is
 //! momentarily busy less attractive before its latency estimate has caught up; the peak EWMA
-//! (see `stats.rs`) reacts to a slowdown at once. An unmeasured host costs nothing, so it is
-//! measured soon.
+//! (see `stats`) reacts to a slowdown at once. A host whose latency is not known is a coin
+//! toss against any other, so it is measured soon without taking everything (tower gives an
+//! unmeasured host a default cost instead).
 
-use std::time::Duration;
-
-use super::{BalanceStrategy, Candidate, random_index};
+use super::{BalanceStrategy, Candidate, Candidates, two_choices};
 
 /// Two random choices, lower `latency × (in_flight + 1)` wins.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PeakEwma;
 
-fn cost(c: &Candidate<'_>) -> f64 {
-    c.latency().unwrap_or(Duration::ZERO).as_secs_f64() * (c.in_flight() as f64 + 1.0)
+fn cost(c: &Candidate<'_>) -> Option<f64> {
+    c.latency()
+        .map(|l| l.as_secs_f64() * (c.in_flight() as f64 + 1.0))
 }
 
 impl BalanceStrategy for PeakEwma {
-    fn pick(&self, candidates: &[Candidate<'_>]) -> usize {
-        let n = candidates.len();
-        if n == 1 {
-            return 0;
-        }
-        let a = random_index(n);
-        let b = (a + 1 + random_index(n - 1)) % n;
-        if cost(&candidates[b]) < cost(&candidates[a]) {
-            b
-        } else {
-            a
-        }
+    fn pick(&self, candidates: &Candidates<'_>) -> usize {
+        two_choices(candidates, 0.0, cost)
     }
 }
 

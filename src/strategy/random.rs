@@ -1,17 +1,18 @@
 //! `random`: every candidate equally likely.
 //!
 //! Connector/J's default. With a host removed (blacklisted) its share spreads evenly over all
-//! the others, rather than landing on the next host in the list.
+//! the others, rather than landing on the next host in the list. A slow-starting host is
+//! drawn with its weight (see the module docs of `strategy`).
 
-use super::{BalanceStrategy, Candidate, random_index};
+use super::{BalanceStrategy, Candidates, random_index, weighted};
 
 /// Uniformly random choice.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Random;
 
 impl BalanceStrategy for Random {
-    fn pick(&self, candidates: &[Candidate<'_>]) -> usize {
-        random_index(candidates.len())
+    fn pick(&self, candidates: &Candidates<'_>) -> usize {
+        weighted(candidates, || random_index(candidates.len()))
     }
 }
 

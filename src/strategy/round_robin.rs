@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{BalanceStrategy, Candidate};
+use super::{BalanceStrategy, Candidates, weighted};
 
 /// Rotates through the candidates.
 #[derive(Debug, Default)]
@@ -14,22 +14,25 @@ pub struct RoundRobin {
 }
 
 impl BalanceStrategy for RoundRobin {
-    fn pick(&self, candidates: &[Candidate<'_>]) -> usize {
-        self.next.fetch_add(1, Ordering::Relaxed) % candidates.len()
+    fn pick(&self, candidates: &Candidates<'_>) -> usize {
+        // A slow-starting host lets its turn pass (to the next) with the weight's odds.
+        weighted(candidates, || {
+            self.next.fetch_add(1, Ordering::Relaxed) % candidates.len()
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::testing::Hosts;
+    use crate::strategy::testing::{Hosts, pick};
 
     #[test]
     fn takes_turns() {
         let hosts = Hosts::new(&[None, None, None]);
         let rr = RoundRobin::default();
         let c = hosts.candidates();
-        let picks: Vec<_> = (0..6).map(|_| rr.pick(&c)).collect();
+        let picks: Vec<_> = (0..6).map(|_| pick(&rr, &c)).collect();
         assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
     }
 }

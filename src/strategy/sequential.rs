@@ -5,14 +5,14 @@
 //! blacklisted and the next host takes over at once; when its entry expires and a probe
 //! succeeds, traffic returns to it.
 
-use super::{BalanceStrategy, Candidate};
+use super::{BalanceStrategy, Candidates};
 
 /// The lowest configured position wins.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Sequential;
 
 impl BalanceStrategy for Sequential {
-    fn pick(&self, candidates: &[Candidate<'_>]) -> usize {
+    fn pick(&self, candidates: &Candidates<'_>) -> usize {
         candidates
             .iter()
             .enumerate()
@@ -24,13 +24,13 @@ impl BalanceStrategy for Sequential {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::testing::Hosts;
+    use crate::strategy::testing::{Hosts, pick};
 
     #[test]
     fn first_in_order() {
         let hosts = Hosts::new(&[Some(50), Some(1)]);
         assert_eq!(hosts.histogram(&Sequential, 10), [10, 0]);
         let c = hosts.candidates();
-        assert_eq!(Sequential.pick(&c[1..]), 0);
+        assert_eq!(pick(&Sequential, &c[1..]), 0);
     }
 }

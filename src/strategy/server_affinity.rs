@@ -4,7 +4,7 @@
 //! is a candidate wins (a client near a server prefers it); when none of them is available,
 //! any other candidate at random.
 
-use super::{BalanceStrategy, Candidate, random_index};
+use super::{BalanceStrategy, Candidates, random_index};
 use crate::addr::HostAddr;
 
 /// Preference order, then random.
@@ -21,7 +21,7 @@ impl ServerAffinity {
 }
 
 impl BalanceStrategy for ServerAffinity {
-    fn pick(&self, candidates: &[Candidate<'_>]) -> usize {
+    fn pick(&self, candidates: &Candidates<'_>) -> usize {
         self.order
             .iter()
             .find_map(|want| candidates.iter().position(|c| c.addr() == want))
@@ -32,7 +32,7 @@ impl BalanceStrategy for ServerAffinity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::testing::Hosts;
+    use crate::strategy::testing::{Hosts, pick};
 
     #[test]
     fn prefers_the_order_then_any() {
@@ -40,7 +40,7 @@ mod tests {
         let s = ServerAffinity::new(vec![hosts.addrs[2].clone(), hosts.addrs[1].clone()]);
         assert_eq!(hosts.histogram(&s, 20), [0, 0, 20]);
         let c = hosts.candidates();
-        assert_eq!(s.pick(&c[..2]), 1);
-        assert_eq!(s.pick(&c[..1]), 0);
+        assert_eq!(pick(&s, &c[..2]), 1);
+        assert_eq!(pick(&s, &c[..1]), 0);
     }
 }
