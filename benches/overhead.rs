@@ -15,7 +15,8 @@
 //! not even in `RUSAGE_CHILDREN`); their CPU is read from `/proc/<pid>/stat` and shown apart.
 //!
 //! `cargo bench --bench overhead`; env: `TASKS` (default 8), `SECS` per round (default 3),
-//! `ROUNDS` of each kind (default 6), `WARMUP` seconds (default 1), `MODE` (a label).
+//! `ROUNDS` of each kind (default 6), `WARMUP` seconds (default 1), `MODE` (a label), `ONLY`
+//! (`plain` or `lb`: run one kind, to profile it with `perf record -p`).
 //! `LB_METRICS=1` with `--features metrics` installs a Prometheus recorder first; its
 //! `run_upkeep` (which drains the statement histograms) runs at the end of every round,
 //! inside the CPU window, so that its cost lands in the round that caused it.
@@ -315,8 +316,13 @@ fn main() {
 
         let mut plain = Vec::new();
         let mut lb = Vec::new();
+        let only = std::env::var("ONLY").ok();
+        let kinds: Vec<Kind> = [Kind::Plain, Kind::Lb]
+            .into_iter()
+            .filter(|k| only.as_deref().is_none_or(|o| o == k.name()))
+            .collect();
         for i in 0..rounds {
-            for kind in [Kind::Plain, Kind::Lb] {
+            for &kind in &kinds {
                 let r = round(kind, &sb, &balancer, tasks, dur, &upkeep_fn).await;
                 println!(
                     "  round {i} {:<5} {:>9} stmts in {:.3}s  {:>8.0} stmt/s  \
@@ -337,6 +343,9 @@ fn main() {
         }
 
         println!("load average at end: {}", loadavg());
+        if only.is_some() {
+            return;
+        }
         println!("summary, MODE={mode} (median, min–max over {rounds} rounds):");
         for (name, rs) in [("plain", &plain), ("lb", &lb)] {
             let rates: Vec<f64> = rs.iter().map(Round::rate).collect();

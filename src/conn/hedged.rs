@@ -19,11 +19,11 @@ use std::time::Duration;
 use futures_core::future::BoxFuture;
 use mysql_async::Conn;
 use mysql_async::prelude::{FromRow, Queryable};
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at};
 use tracing::Span;
 
 use super::classify::Class;
-use super::queryable::{bounded, record_host};
+use super::queryable::{Limit, bounded, record_host};
 use super::{LoadBalancedConnection, MyResult, Physical, Step, dial_with};
 use crate::hedge::{DEPOSIT_BATCH, hedge_delay};
 
@@ -102,7 +102,7 @@ impl LoadBalancedConnection {
             let mut ticket = self.begin(class).await?;
             record_host(span, self);
             let i = ticket.host;
-            let limit = self.statement_bound();
+            let limit = self.statement_limit(&ticket);
             let result = match self.conns[i].take() {
                 Some(mut first) if self.may_hedge(class) => {
                     self.hedge_eligible += 1;
@@ -113,10 +113,17 @@ impl LoadBalancedConnection {
                     let (min, max) = self.balancer.opts.hedge_delay_bounds();
                     let delay = hedge_delay(&self.balancer.hosts[i].stats, min, max);
                     let race = {
-                        let mut primary = pin!(bounded(limit, op.run(&mut first.conn, sql)));
-                        match timeout(delay, &mut primary).await {
+                        // One timer, not two: the hedge delay is far shorter than any
+                        // `socket_timeout`, so the statement's own bound is armed only once
+                        // the delay has passed (it still counts from the statement's start).
+                        let mut primary = pin!(op.run(&mut first.conn, sql));
+                        match timeout_at(ticket.started + delay, &mut primary).await {
                             Ok(r) => Race::First(r),
-                            Err(_) => self.race(i, primary, op, sql, delay).await,
+                            Err(_) => {
+                                let host = self.balancer.addr(i).clone();
+                                let bounded = pin!(bounded(limit, &host, primary));
+                                self.race(i, bounded, op, sql, delay).await
+                            }
                         }
                     };
                     match race {
@@ -147,7 +154,8 @@ impl LoadBalancedConnection {
                     }
                 }
                 Some(mut first) => {
-                    let r = bounded(limit, op.run(&mut first.conn, sql)).await;
+                    let host = self.balancer.addr(i);
+                    let r = bounded(limit, host, op.run(&mut first.conn, sql)).await;
                     self.conns[i] = Some(first);
                     r
                 }
@@ -190,13 +198,13 @@ impl LoadBalancedConnection {
             "read hedged to another host"
         );
         self.balancer.hedge_counts[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let limit = self
-            .balancer
-            .opts
-            .socket_timeout
-            .map(|d| (d, self.balancer.addr(j).clone()));
+        let limit = self.balancer.opts.socket_timeout.map(|after| Limit {
+            at: tokio::time::Instant::now() + after,
+            after,
+        });
+        let host = self.balancer.addr(j).clone();
         let hedge_won = {
-            let mut hedge = pin!(bounded(limit, op.run(&mut second.conn, sql)));
+            let mut hedge = pin!(bounded(limit, &host, op.run(&mut second.conn, sql)));
             tokio::select! {
                 r = &mut primary => match r {
                     Ok(v) => Err(Ok(v)),

@@ -46,7 +46,6 @@ mod source;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use mysql_async::consts::StatusFlags;
 use mysql_async::prelude::Queryable;
@@ -64,6 +63,9 @@ use crate::opts::{HostAddr, LbOpts};
 use crate::stats::{HostStats, InFlight};
 
 type MyResult<T> = mysql_async::Result<T>;
+
+/// The longest statement text a handle remembers the class of (one buffer per handle).
+const CLASS_CACHE_MAX: usize = 4096;
 
 /// One physical connection and what the handle knows of it.
 struct Physical {
@@ -247,6 +249,9 @@ pub struct LoadBalancedConnection {
     generation: u64,
     /// The process's count of hosts that came back, when the handle last looked.
     seen_returns: u64,
+    /// The text of the last statement classified, and its class (see [`Self::classify`]).
+    last_sql: Vec<u8>,
+    last_class: Option<Class>,
     /// Picking again while a host that came back slow-starts (see [`Self::follow_returns`]):
     /// when next, and until when.
     repick: Option<(Instant, Instant)>,
@@ -303,6 +308,8 @@ impl LoadBalancedConnection {
             source,
             seen_returns: crate::stats::returns(),
             repick: None,
+            last_sql: Vec::new(),
+            last_class: None,
         }
     }
 
@@ -440,6 +447,26 @@ impl LoadBalancedConnection {
 
     // ---- the statement path ----
 
+    /// The class of `sql`: the last statement's again when the text is the same (services
+    /// repeat their statements, and comparing bytes costs less than lexing them), else
+    /// classified and remembered. Texts longer than [`CLASS_CACHE_MAX`] are not kept.
+    pub(crate) fn classify(&mut self, sql: &[u8]) -> Class {
+        if let Some(class) = self.last_class
+            && self.last_sql == sql
+        {
+            return class;
+        }
+        let class = classify::classify(sql);
+        self.last_sql.clear();
+        if sql.len() <= CLASS_CACHE_MAX {
+            self.last_sql.extend_from_slice(sql);
+            self.last_class = Some(class);
+        } else {
+            self.last_class = None;
+        }
+        class
+    }
+
     /// Gets the current connection ready for a statement of class `class`. A connection found
     /// lost here is judged by the lost-connection rule, and its report, if any, is returned
     /// instead of running the statement.
@@ -450,9 +477,10 @@ impl LoadBalancedConnection {
         if let Some(e) = self.pending.take() {
             return Err(*e);
         }
-        if let Some(source) = self.source.clone()
+        if let Some(source) = &self.source
             && source.generation() != self.generation
         {
+            let source = source.clone();
             self.follow_source(&source)?;
         }
         if self.flags.poisoned.swap(false, Ordering::AcqRel) {
@@ -516,14 +544,20 @@ impl LoadBalancedConnection {
             self.statements_since_switch = 0;
             self.current = None;
         }
+        // One clock read serves the idle check and the statement's start, unless a ping or a
+        // connect came in between.
+        let mut now = Instant::now();
         if let Some(i) = self.current
-            && self.needs_ping(i)
-            && let Err(e) = self.ping_physical(i).await
+            && self.needs_ping(i, now)
         {
-            self.lose_before(i, When::Before, e)?;
+            if let Err(e) = self.ping_physical(i).await {
+                self.lose_before(i, When::Before, e)?;
+            }
+            now = Instant::now();
         }
         if self.current.is_none() {
             self.select().await.map_err(Error::into_mysql)?;
+            now = Instant::now();
         }
         let host = self.current.unwrap_or_default();
         if class.kind == Kind::Begin {
@@ -537,8 +571,8 @@ impl LoadBalancedConnection {
             host,
             in_tx: self.tx_open,
             stmt,
-            started: Instant::now(),
-            _in_flight: self.balancer.hosts[host].stats.start(),
+            started: now,
+            _in_flight: self.balancer.hosts[host].stats.start_at(now),
         })
     }
 
@@ -561,9 +595,10 @@ impl LoadBalancedConnection {
         match result {
             Ok(v) => {
                 let stats = &self.balancer.hosts[ticket.host].stats;
-                stats.observe(ticket.started.elapsed(), self.balancer.opts.latency_decay);
+                let now = Instant::now();
+                stats.observe_at(now - ticket.started, now, self.balancer.opts.latency_decay);
                 if let Some(p) = self.conns[ticket.host].as_mut() {
-                    p.last_used = Instant::now();
+                    p.last_used = now;
                     p.dirty |= class.kind == Kind::Session || class.pins.is_some();
                     // The server says whether a transaction is open (a DDL statement commits
                     // implicitly, `SET autocommit=1` too); without an OK packet, the kind says.
@@ -770,13 +805,26 @@ impl LoadBalancedConnection {
             .ok_or_else(|| Error::Closed.into_mysql())
     }
 
-    /// The statement bound and the host to name if it passes (`None`: unbounded, and no
-    /// host name is cloned on the hot path).
-    pub(crate) fn statement_bound(&self) -> Option<(Duration, HostAddr)> {
+    /// Where a statement started at `ticket` runs out of `socket_timeout` (`None`: unbounded).
+    fn statement_limit(&self, ticket: &Ticket) -> Option<queryable::Limit> {
         self.balancer
             .opts
             .socket_timeout
-            .map(|d| (d, self.current_addr()))
+            .map(|after| queryable::Limit {
+                at: ticket.started + after,
+                after,
+            })
+    }
+
+    /// The balancer and the current connection, borrowed apart, so that a statement on the
+    /// connection can name its host without cloning the address.
+    fn parts(&mut self) -> (&Balancer, MyResult<&mut Conn>) {
+        let conn = self
+            .current
+            .and_then(|i| self.conns[i].as_mut())
+            .map(|p| &mut p.conn)
+            .ok_or_else(|| Error::Closed.into_mysql());
+        (&self.balancer, conn)
     }
 
     pub(crate) fn current_addr(&self) -> HostAddr {
@@ -813,10 +861,10 @@ impl LoadBalancedConnection {
         self.stale_stmts.drain(..excess);
     }
 
-    fn needs_ping(&self, i: usize) -> bool {
-        self.conns[i]
-            .as_ref()
-            .is_some_and(|p| p.last_used.elapsed() >= self.balancer.opts.idle_ping_after)
+    fn needs_ping(&self, i: usize, now: Instant) -> bool {
+        self.conns[i].as_ref().is_some_and(|p| {
+            now.saturating_duration_since(p.last_used) >= self.balancer.opts.idle_ping_after
+        })
     }
 
     /// Pings host `i`'s connection, bounded. A failure is not the host's fault (an idle
@@ -854,7 +902,7 @@ impl LoadBalancedConnection {
         if let Some(i) = first
             && self.conns[i].is_some()
         {
-            if !self.needs_ping(i) || self.ping_physical(i).await.is_ok() {
+            if !self.needs_ping(i, Instant::now()) || self.ping_physical(i).await.is_ok() {
                 return self.make_current(i).await;
             }
             // Not current: nothing of the session lives there (the handle only leaves a
@@ -1077,10 +1125,17 @@ pub(crate) struct Detached {
 }
 
 impl Detached {
+    /// The host the statement went to.
+    pub(crate) fn host(&self) -> &HostAddr {
+        self.balancer.addr(self.ticket.host)
+    }
+
     pub(crate) fn succeeded(self) {
         self.flags.in_op.store(op::NONE, Ordering::Release);
-        self.balancer.hosts[self.ticket.host].stats.observe(
-            self.ticket.started.elapsed(),
+        let now = Instant::now();
+        self.balancer.hosts[self.ticket.host].stats.observe_at(
+            now - self.ticket.started,
+            now,
             self.balancer.opts.latency_decay,
         );
     }

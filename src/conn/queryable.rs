@@ -18,7 +18,7 @@ use mysql_async::prelude::{AsQuery, FromRow, Queryable, StatementLike};
 use mysql_async::{BinaryProtocol, Params, QueryResult, Statement, TextProtocol};
 use tracing::{Instrument, Span, field};
 
-use super::classify::{Class, classify};
+use super::classify::Class;
 use super::hedged::{First, QueryDrop, Rows};
 use super::{LoadBalancedConnection, Step};
 use crate::error::Error;
@@ -47,17 +47,38 @@ pub(super) fn record_host(span: &Span, conn: &LoadBalancedConnection) {
     }
 }
 
-/// Bounds `fut` by `limit`; on expiry the error says which host and step.
+/// Runs `fut` inside `span`, or bare when the span is disabled (no subscriber wants it): the
+/// `Instrumented` wrapper costs an enter and an exit per poll even then.
+pub(super) async fn in_span<F: std::future::Future>(span: &Span, fut: F) -> F::Output {
+    if span.is_disabled() {
+        fut.await
+    } else {
+        fut.instrument(span.clone()).await
+    }
+}
+
+/// Where a statement's time runs out: `after` past its start (`socket_timeout`, or
+/// `ping_timeout` for a ping). A deadline, not a duration, so that arming the timer reads no
+/// clock: the statement's start was read already.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Limit {
+    pub at: tokio::time::Instant,
+    pub after: std::time::Duration,
+}
+
+/// Bounds `fut` by `limit`; on expiry the error names `host` (borrowed: nothing is cloned
+/// unless the time runs out).
 pub(super) async fn bounded<T>(
-    limit: Option<(std::time::Duration, crate::HostAddr)>,
+    limit: Option<Limit>,
+    host: &crate::HostAddr,
     fut: impl std::future::Future<Output = MyResult<T>>,
 ) -> MyResult<T> {
     match limit {
         None => fut.await,
-        Some((after, host)) => match tokio::time::timeout(after, fut).await {
+        Some(Limit { at, after }) => match tokio::time::timeout_at(at, fut).await {
             Ok(r) => r,
             Err(_) => Err(Error::Timeout {
-                host,
+                host: host.clone(),
                 step: "statement",
                 after,
             }
@@ -71,7 +92,7 @@ pub(super) async fn bounded<T>(
 macro_rules! run_text {
     ($self:ident, $sql:expr, $retry:expr, |$conn:ident, $q:ident| $call:expr) => {{
         let sql: std::borrow::Cow<'_, [u8]> = $sql;
-        let class = classify(&sql);
+        let class = $self.classify(&sql);
         run_text!($self, sql, class, $retry, |$conn, $q| $call)
     }};
     ($self:ident, $sql:ident, $class:ident, $retry:expr, |$conn:ident, $q:ident| $call:expr) => {{
@@ -79,15 +100,16 @@ macro_rules! run_text {
         let class = $class;
         let span = statement_span(class.verb);
         let mut retry = $retry;
-        async {
+        in_span(&span, async {
             loop {
                 let ticket = $self.begin(&class).await?;
                 record_host(&span, $self);
-                let limit = $self.statement_bound();
-                let result = match $self.conn_mut() {
+                let limit = $self.statement_limit(&ticket);
+                let (balancer, conn) = $self.parts();
+                let result = match conn {
                     Ok($conn) => {
                         let $q: &[u8] = &sql;
-                        bounded(limit, $call).await
+                        bounded(limit, balancer.addr(ticket.host), $call).await
                     }
                     Err(e) => Err(e),
                 };
@@ -96,8 +118,7 @@ macro_rules! run_text {
                     Step::Retry => retry = false,
                 }
             }
-        }
-        .instrument(span.clone())
+        })
         .await
     }};
 }
@@ -107,13 +128,10 @@ macro_rules! run_text {
 macro_rules! run_read {
     ($self:ident, $query:ident, $op:expr, |$conn:ident, $q:ident| $call:expr) => {{
         let sql = $query.as_query();
-        let class = classify(&sql);
+        let class = $self.classify(&sql);
         if $self.may_hedge(&class) {
             let span = statement_span(class.verb);
-            return $self
-                .run_hedged(&sql, &class, &$op, &span)
-                .instrument(span.clone())
-                .await;
+            return in_span(&span, $self.run_hedged(&sql, &class, &$op, &span)).await;
         }
         run_text!($self, sql, class, true, |$conn, $q| $call)
     }};
@@ -124,16 +142,17 @@ macro_rules! run_read {
 macro_rules! run_exec {
     ($self:ident, $stmt:ident, |$conn:ident| $call:expr) => {{
         let span = statement_span("EXECUTE");
-        async {
+        in_span(&span, async {
             let ticket = $self.begin(&Class::OPAQUE).await?;
             record_host(&span, $self);
             if let Err(e) = $self.check_stale(&$stmt) {
                 $self.abandon(ticket);
                 return Err(e);
             }
-            let limit = $self.statement_bound();
-            let result = match $self.conn_mut() {
-                Ok($conn) => bounded(limit, $call).await,
+            let limit = $self.statement_limit(&ticket);
+            let (balancer, conn) = $self.parts();
+            let result = match conn {
+                Ok($conn) => bounded(limit, balancer.addr(ticket.host), $call).await,
                 Err(e) => Err(e),
             };
             match $self
@@ -143,8 +162,7 @@ macro_rules! run_exec {
                 Step::Done(r) => r,
                 Step::Retry => unreachable!("prepared statements are never retried"),
             }
-        }
-        .instrument(span.clone())
+        })
         .await
     }};
 }
@@ -159,9 +177,13 @@ impl Queryable for LoadBalancedConnection {
             let mut retry = true;
             loop {
                 let ticket = self.begin(&class).await?;
-                let limit = Some((bound, self.current_addr()));
-                let result = match self.conn_mut() {
-                    Ok(c) => bounded(limit, c.ping()).await,
+                let limit = Some(Limit {
+                    at: ticket.started + bound,
+                    after: bound,
+                });
+                let (balancer, conn) = self.parts();
+                let result = match conn {
+                    Ok(c) => bounded(limit, balancer.addr(ticket.host), c.ping()).await,
                     Err(e) => Err(e),
                 };
                 match self.finish(ticket, &class, b"", retry, result).await {
@@ -181,19 +203,19 @@ impl Queryable for LoadBalancedConnection {
     {
         Box::pin(async move {
             let sql = query.as_query().into_owned();
-            let class = classify(&sql);
+            let class = self.classify(&sql);
             // The span covers the statement until its first rows, not their streaming.
             let span = statement_span(class.verb);
-            async {
+            in_span(&span, async {
                 let ticket = self.begin(&class).await?;
                 record_host(&span, self);
                 // The result borrows the connection, so the handle's bookkeeping happens now
                 // and a failure is handled through a detached path.
                 self.note_statement(&class, &sql);
-                let limit = self.statement_bound();
+                let limit = self.statement_limit(&ticket);
                 let detached = self.detach(ticket);
                 let conn = self.conn_mut()?;
-                match bounded(limit, conn.query_iter(sql)).await {
+                match bounded(limit, detached.host(), conn.query_iter(sql)).await {
                     Ok(r) => {
                         detached.succeeded();
                         Ok(r)
@@ -201,8 +223,7 @@ impl Queryable for LoadBalancedConnection {
                     // `conn` stays borrowed by the Ok arm; `begin` checks it next time.
                     Err(e) => Err(detached.failed(e, false)),
                 }
-            }
-            .instrument(span.clone())
+            })
             .await
         })
     }
@@ -218,9 +239,10 @@ impl Queryable for LoadBalancedConnection {
             let mut retry = true;
             loop {
                 let ticket = self.begin(&class).await?;
-                let limit = self.statement_bound();
-                let result = match self.conn_mut() {
-                    Ok(c) => bounded(limit, c.prep(&*sql)).await,
+                let limit = self.statement_limit(&ticket);
+                let (balancer, conn) = self.parts();
+                let result = match conn {
+                    Ok(c) => bounded(limit, balancer.addr(ticket.host), c.prep(&*sql)).await,
                     Err(e) => Err(e),
                 };
                 match self.finish(ticket, &class, &sql, retry, result).await {
@@ -272,10 +294,10 @@ impl Queryable for LoadBalancedConnection {
                 self.abandon(ticket);
                 return Err(e);
             }
-            let limit = self.statement_bound();
+            let limit = self.statement_limit(&ticket);
             let detached = self.detach(ticket);
             let conn = self.conn_mut()?;
-            match bounded(limit, conn.exec_iter(stmt, params)).await {
+            match bounded(limit, detached.host(), conn.exec_iter(stmt, params)).await {
                 Ok(r) => {
                     detached.succeeded();
                     Ok(r)

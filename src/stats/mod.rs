@@ -228,12 +228,15 @@ impl HostStats {
 
     /// Records one response time.
     pub fn observe(&self, rtt: Duration, decay: Duration) {
+        self.observe_at(rtt, Instant::now(), decay);
+    }
+
+    /// [`Self::observe`] for a statement that ended `now` (the caller's clock reading).
+    pub(crate) fn observe_at(&self, rtt: Duration, now: Instant, decay: Duration) {
         self.statements.fetch_add(1, Ordering::Relaxed);
         if cfg!(feature = "metrics") {
             self.metrics().statement(rtt);
         }
-        // One clock read for the three uses.
-        let now = Instant::now();
         self.last_progress.store(nanos_at(now), Ordering::Relaxed);
         self.window.record(rtt, now);
         let rtt = rtt.as_secs_f64();
@@ -283,10 +286,16 @@ impl HostStats {
     }
 
     /// Marks a statement in flight until the guard drops.
+    #[cfg(test)]
     pub(crate) fn start(self: &Arc<Self>) -> InFlight {
+        self.start_at(Instant::now())
+    }
+
+    /// [`Self::start`] for a statement sent `now` (the caller's clock reading).
+    pub(crate) fn start_at(self: &Arc<Self>, now: Instant) -> InFlight {
         if self.in_flight.fetch_add(1, Ordering::Relaxed) == 0 {
             // Idle until now: the stall clock starts here, not at the last completion.
-            self.last_progress.store(now_nanos(), Ordering::Relaxed);
+            self.last_progress.store(nanos_at(now), Ordering::Relaxed);
         }
         InFlight(self.clone())
     }
