@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{cpu_self, env, loadavg, median};
+use common::{Instructions, cpu_self, env, loadavg, median};
 use mysql_async::prelude::Queryable;
 use mysql_lb::{Balancer, LbOpts, LoadBalancedConnection};
 use mysql_lb_sandbox::{PASSWORD, Sandbox, USER};
@@ -74,6 +74,8 @@ struct Round {
     wall: Duration,
     cpu: Duration,
     servers: Duration,
+    /// User-space instructions of the whole process (`None`: no counters here).
+    instructions: Option<u64>,
 }
 
 impl Round {
@@ -82,6 +84,9 @@ impl Round {
     }
     fn cpu_us(&self) -> f64 {
         self.cpu.as_secs_f64() * 1e6 / self.statements as f64
+    }
+    fn instructions(&self) -> Option<f64> {
+        self.instructions.map(|n| n as f64 / self.statements as f64)
     }
     fn servers_us(&self) -> f64 {
         self.servers.as_secs_f64() * 1e6 / self.statements as f64
@@ -109,6 +114,8 @@ where
             (c, n)
         }));
     }
+    let counters = Instructions::start();
+    let instr0 = counters.as_ref().map(Instructions::read);
     let (servers0, cpu0, t0) = (servers_cpu(sb), cpu_self(), Instant::now());
     go.wait().await;
     tokio::time::sleep(dur).await;
@@ -123,6 +130,10 @@ where
     let wall = t0.elapsed();
     upkeep();
     let cpu = cpu_self() - cpu0;
+    let instructions = counters
+        .as_ref()
+        .zip(instr0)
+        .map(|(c, i0)| c.read().saturating_sub(i0));
     let servers = servers_cpu(sb).saturating_sub(servers0);
     (
         conns,
@@ -131,6 +142,7 @@ where
             wall,
             cpu,
             servers,
+            instructions,
         },
     )
 }
@@ -326,13 +338,15 @@ fn main() {
                 let r = round(kind, &sb, &balancer, tasks, dur, &upkeep_fn).await;
                 println!(
                     "  round {i} {:<5} {:>9} stmts in {:.3}s  {:>8.0} stmt/s  \
-                     {:>6.2} µs CPU/stmt (client {:.2} cores)  servers {:>6.2} µs/stmt",
+                     {:>6.2} µs CPU/stmt (client {:.2} cores)  {} instr/stmt  \
+                     servers {:>6.2} µs/stmt",
                     kind.name(),
                     r.statements,
                     r.wall.as_secs_f64(),
                     r.rate(),
                     r.cpu_us(),
                     r.cpu.as_secs_f64() / r.wall.as_secs_f64(),
+                    r.instructions().map_or("?".into(), |n| format!("{n:.0}")),
                     r.servers_us()
                 );
                 match kind {
@@ -393,6 +407,22 @@ fn main() {
             dh,
             (ml - mp) / mp * 100.0
         );
+        let instr: Vec<f64> = plain
+            .iter()
+            .zip(&lb)
+            .filter_map(|(p, l)| Some(l.instructions()? - p.instructions()?))
+            .collect();
+        if !instr.is_empty() {
+            let (il, ih) = range(&instr);
+            let ip = median(plain.iter().filter_map(Round::instructions).collect());
+            println!(
+                "  lb−plain instr      {:+.0} user instructions/stmt (pairs {:+.0}–{:+.0}; plain {:.0})",
+                median(instr),
+                il,
+                ih,
+                ip
+            );
+        }
 
         #[cfg(feature = "metrics")]
         if let Some(h) = &recorder {

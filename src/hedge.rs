@@ -46,8 +46,13 @@ const MILLI: u64 = 1000;
 
 /// How long a read on `stats`' host may be outstanding before it is hedged. Read from the
 /// histogram at most every [`REFRESH`] per host (a scan of its buckets), else cached.
-pub(crate) fn hedge_delay(stats: &HostStats, min: Duration, max: Duration) -> Duration {
-    stats.cached_hedge_delay(REFRESH, || match stats.recent_quantile(0.99) {
+pub(crate) fn hedge_delay(
+    stats: &HostStats,
+    min: Duration,
+    max: Duration,
+    now: tokio::time::Instant,
+) -> Duration {
+    stats.cached_hedge_delay(REFRESH, now, || match stats.recent_quantile(0.99) {
         Some((p99, n)) if n >= MIN_SAMPLES => p99.clamp(min, max.max(min)),
         _ => max.max(min),
     })
@@ -126,18 +131,30 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_delay_follows_the_hosts_tail_within_the_floor_and_the_cap() {
         let s = Arc::new(HostStats::default());
-        assert_eq!(hedge_delay(&s, MIN, MAX), MAX, "no samples: the cap");
+        assert_eq!(
+            hedge_delay(&s, MIN, MAX, tokio::time::Instant::now()),
+            MAX,
+            "no samples: the cap"
+        );
         for _ in 0..MIN_SAMPLES {
             s.observe(Duration::from_micros(300), Duration::from_secs(10));
         }
-        assert_eq!(hedge_delay(&s, MIN, MAX), MAX, "cached for a moment");
+        assert_eq!(
+            hedge_delay(&s, MIN, MAX, tokio::time::Instant::now()),
+            MAX,
+            "cached for a moment"
+        );
         tokio::time::advance(REFRESH).await;
-        assert_eq!(hedge_delay(&s, MIN, MAX), MIN, "a fast host: the floor");
+        assert_eq!(
+            hedge_delay(&s, MIN, MAX, tokio::time::Instant::now()),
+            MIN,
+            "a fast host: the floor"
+        );
         for _ in 0..10 {
             s.observe(Duration::from_millis(20), Duration::from_secs(10));
         }
         tokio::time::advance(REFRESH).await;
-        let d = hedge_delay(&s, MIN, MAX);
+        let d = hedge_delay(&s, MIN, MAX, tokio::time::Instant::now());
         assert!(
             d >= Duration::from_millis(20) && d < Duration::from_millis(24),
             "{d:?}"
@@ -146,7 +163,11 @@ mod tests {
             s.observe(Duration::from_secs(1), Duration::from_secs(10));
         }
         tokio::time::advance(REFRESH).await;
-        assert_eq!(hedge_delay(&s, MIN, MAX), MAX, "a slow host: the cap");
+        assert_eq!(
+            hedge_delay(&s, MIN, MAX, tokio::time::Instant::now()),
+            MAX,
+            "a slow host: the cap"
+        );
     }
 
     #[tokio::test(start_paused = true)]

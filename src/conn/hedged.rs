@@ -111,7 +111,8 @@ impl LoadBalancedConnection {
                         self.hedge_eligible = 0;
                     }
                     let (min, max) = self.balancer.opts.hedge_delay_bounds();
-                    let delay = hedge_delay(&self.balancer.hosts[i].stats, min, max);
+                    let delay =
+                        hedge_delay(&self.balancer.hosts[i].stats, min, max, ticket.started);
                     let race = {
                         // One timer, not two: the hedge delay is far shorter than any
                         // `socket_timeout`, so the statement's own bound is armed only once
@@ -122,7 +123,8 @@ impl LoadBalancedConnection {
                             Err(_) => {
                                 let host = self.balancer.addr(i).clone();
                                 let bounded = pin!(bounded(limit, &host, primary));
-                                self.race(i, bounded, op, sql, delay).await
+                                // Boxed: a hedge is rare, and its state is large.
+                                Box::pin(self.race(i, bounded, op, sql, delay)).await
                             }
                         }
                     };
@@ -143,7 +145,7 @@ impl LoadBalancedConnection {
                             self.balancer.suspect(i, why.clone());
                             // A move like a failover's: reported as one, with its reason.
                             self.lost_from = Some((self.balancer.addr(i).clone(), "hedge", why));
-                            if let Err(e) = self.make_current(j).await {
+                            if let Err(e) = Box::pin(self.make_current(j)).await {
                                 self.abandon(ticket);
                                 return Err(e.into_mysql());
                             }
@@ -163,7 +165,9 @@ impl LoadBalancedConnection {
                 // has none.
                 None => Err(crate::error::Error::Closed.into_mysql()),
             };
-            match self.finish(ticket, class, sql, retry, result).await {
+            let (host, kind) = (ticket.host, class.kind);
+            let step = self.finish(ticket, class, sql, retry, result);
+            match self.follow_up(step, host, kind).await {
                 Step::Done(r) => break r,
                 Step::Retry => retry = false,
             }

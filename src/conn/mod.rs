@@ -446,6 +446,10 @@ impl LoadBalancedConnection {
     }
 
     // ---- the statement path ----
+    //
+    // The rare steps (a connect, a ping, a rollback, reading the session back) are boxed
+    // where they are awaited: inline, their state would make every statement's future
+    // kilobytes larger, and that future is copied into its box on each call.
 
     /// The class of `sql`: the last statement's again when the text is the same (services
     /// repeat their statements, and comparing bytes costs less than lexing them), else
@@ -518,10 +522,10 @@ impl LoadBalancedConnection {
         {
             // The caller dropped its transaction: roll it back before anything else.
             let r = match self.conns[i].as_mut() {
-                Some(p) => timeout(
+                Some(p) => Box::pin(timeout(
                     self.balancer.opts.ping_timeout,
                     p.conn.query_drop("ROLLBACK"),
-                )
+                ))
                 .await
                 .unwrap_or_else(|_| Err(found("ROLLBACK took longer than ping_timeout"))),
                 None => Ok(()),
@@ -536,7 +540,7 @@ impl LoadBalancedConnection {
         }
         if self.refresh_session {
             self.refresh_session = false;
-            self.read_back_session().await;
+            Box::pin(self.read_back_session()).await;
         }
         self.follow_returns();
         if self.rebalance_due && self.current.is_some() && self.may_move() {
@@ -550,13 +554,13 @@ impl LoadBalancedConnection {
         if let Some(i) = self.current
             && self.needs_ping(i, now)
         {
-            if let Err(e) = self.ping_physical(i).await {
+            if let Err(e) = Box::pin(self.ping_physical(i)).await {
                 self.lose_before(i, When::Before, e)?;
             }
             now = Instant::now();
         }
         if self.current.is_none() {
-            self.select().await.map_err(Error::into_mysql)?;
+            Box::pin(self.select()).await.map_err(Error::into_mysql)?;
             now = Instant::now();
         }
         let host = self.current.unwrap_or_default();
@@ -582,8 +586,25 @@ impl LoadBalancedConnection {
         drop(ticket);
     }
 
-    /// Records the outcome of a statement and decides whether it runs again.
-    pub(crate) async fn finish<T>(
+    /// What follows a statement's outcome: a write's follow-up (its causal position) and a
+    /// session read-back, the only steps that wait. Separate from [`Self::finish`], which is
+    /// synchronous, so that a statement's future holds the outcome, not `finish`'s arguments.
+    pub(crate) async fn follow_up<T>(&mut self, step: Step<T>, host: usize, kind: Kind) -> Step<T> {
+        if matches!(step, Step::Done(Ok(_))) {
+            if matches!(kind, Kind::Other | Kind::Commit) {
+                self.after_write(host).await;
+            }
+            if self.refresh_session {
+                self.refresh_session = false;
+                Box::pin(self.read_back_session()).await;
+            }
+        }
+        step
+    }
+
+    /// Records the outcome of a statement and decides whether it runs again; then the caller
+    /// awaits [`Self::follow_up`].
+    pub(crate) fn finish<T>(
         &mut self,
         ticket: Ticket,
         class: &Class,
@@ -609,13 +630,6 @@ impl LoadBalancedConnection {
                     }
                 }
                 self.note_statement(class, sql);
-                if matches!(class.kind, Kind::Other | Kind::Commit) {
-                    self.after_write(ticket.host).await;
-                }
-                if self.refresh_session {
-                    self.refresh_session = false;
-                    self.read_back_session().await;
-                }
                 Step::Done(Ok(v))
             }
             Err(e) => {
@@ -986,7 +1000,9 @@ impl LoadBalancedConnection {
             }
             None => Ok(()),
         };
-        match self.finish(ticket, &class, b"", true, r).await {
+        let host = ticket.host;
+        let step = self.finish(ticket, &class, b"", true, r);
+        match self.follow_up(step, host, class.kind).await {
             Step::Done(r) => r.map_err(Error::from_mysql_owned),
             Step::Retry => Ok(()),
         }
@@ -1214,5 +1230,25 @@ impl Drop for LoadBalancedTransaction<'_> {
         if !self.done && self.conn.in_transaction() {
             self.conn.pending_rollback = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every statement's future is built on the stack and copied into its box: the rare
+    /// steps stay boxed apart (see "the statement path"), so that these stay small.
+    #[test]
+    fn the_statement_path_futures_stay_small() {
+        let opts: LbOpts = "mysql://u:p@127.0.0.1:1,127.0.0.1:2/".parse().unwrap();
+        let mut c = LoadBalancedConnection::unconnected(Balancer::new(opts), None);
+        let class = Class::READ;
+        let begin = std::mem::size_of_val(&c.begin(&class));
+        assert!(begin <= 128, "begin: {begin} bytes");
+        let span = tracing::Span::none();
+        let read =
+            std::mem::size_of_val(&c.run_hedged(b"SELECT 1", &class, &hedged::QueryDrop, &span));
+        assert!(read <= 1536, "a hedged read: {read} bytes");
     }
 }

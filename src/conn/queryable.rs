@@ -113,7 +113,9 @@ macro_rules! run_text {
                     }
                     Err(e) => Err(e),
                 };
-                match $self.finish(ticket, &class, &sql, retry, result).await {
+                let host = ticket.host;
+                let step = $self.finish(ticket, &class, &sql, retry, result);
+                match $self.follow_up(step, host, class.kind).await {
                     Step::Done(r) => break r,
                     Step::Retry => retry = false,
                 }
@@ -155,10 +157,9 @@ macro_rules! run_exec {
                 Ok($conn) => bounded(limit, balancer.addr(ticket.host), $call).await,
                 Err(e) => Err(e),
             };
-            match $self
-                .finish(ticket, &Class::OPAQUE, b"", false, result)
-                .await
-            {
+            let host = ticket.host;
+            let step = $self.finish(ticket, &Class::OPAQUE, b"", false, result);
+            match $self.follow_up(step, host, Class::OPAQUE.kind).await {
                 Step::Done(r) => r,
                 Step::Retry => unreachable!("prepared statements are never retried"),
             }
@@ -186,7 +187,9 @@ impl Queryable for LoadBalancedConnection {
                     Ok(c) => bounded(limit, balancer.addr(ticket.host), c.ping()).await,
                     Err(e) => Err(e),
                 };
-                match self.finish(ticket, &class, b"", retry, result).await {
+                let host = ticket.host;
+                let step = self.finish(ticket, &class, b"", retry, result);
+                match self.follow_up(step, host, class.kind).await {
                     Step::Done(r) => break r,
                     Step::Retry => retry = false,
                 }
@@ -245,7 +248,9 @@ impl Queryable for LoadBalancedConnection {
                     Ok(c) => bounded(limit, balancer.addr(ticket.host), c.prep(&*sql)).await,
                     Err(e) => Err(e),
                 };
-                match self.finish(ticket, &class, &sql, retry, result).await {
+                let host = ticket.host;
+                let step = self.finish(ticket, &class, &sql, retry, result);
+                match self.follow_up(step, host, class.kind).await {
                     Step::Done(Ok(stmt)) => {
                         if let Some(p) = self.current_physical() {
                             p.open_stmts.push(stmt.id());

@@ -183,9 +183,10 @@ impl HostStats {
     pub(crate) fn cached_hedge_delay(
         &self,
         refresh: Duration,
+        now: Instant,
         compute: impl FnOnce() -> Duration,
     ) -> Duration {
-        let now = now_nanos();
+        let now = nanos_at(now);
         let at = self.hedge_delay.1.load(Ordering::Relaxed);
         if at != 0 && now.saturating_sub(at - 1) < refresh.as_nanos() as u64 {
             return Duration::from_nanos(self.hedge_delay.0.load(Ordering::Relaxed));
@@ -253,7 +254,10 @@ impl HostStats {
                 rtt
             }
             Some(prev) => {
-                let w = (-(elapsed as f64 / 1e9) / decay.as_secs_f64().max(1e-9)).exp();
+                let x = (elapsed as f64 / 1e9) / decay.as_secs_f64().max(1e-9);
+                // Samples microseconds apart against a decay of seconds: `1 - x` is exp(-x)
+                // to within x²/2, and costs no call to `exp` per statement.
+                let w = if x < 1e-3 { 1.0 - x } else { (-x).exp() };
                 prev * w + rtt * (1.0 - w)
             }
         };

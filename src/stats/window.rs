@@ -3,7 +3,7 @@
 //! Hedging needs a high percentile of a host's recent statement times (Dean and Barroso,
 //! "The Tail at Scale", 2013, send the backup request after the 95th-percentile expected
 //! latency). An EWMA gives a mean, not a tail. This keeps counts in 64 log-spaced buckets (four
-//! per doubling, from 16 µs to about 1.1 s; longer samples land in the last one), in two
+//! equal steps per doubling, from 20 µs to about 1 s; longer samples land in the last one), in two
 //! generations: samples go to the current one, and every `WINDOW` the older is cleared and
 //! becomes the current. A quantile reads both, so it covers the last one to two windows and
 //! forgets a slow period soon after it ends. Recording is three relaxed atomic operations;
@@ -16,12 +16,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 const BUCKETS: usize = 64;
-/// The lower edge of bucket 0, in microseconds.
-const BASE_US: f64 = 16.0;
-/// Buckets per doubling.
-const PER_OCTAVE: f64 = 4.0;
 /// How long one generation collects.
 pub(crate) const WINDOW: Duration = Duration::from_secs(5);
+const WINDOW_NS: u64 = WINDOW.as_nanos() as u64;
 
 /// Recent latencies of one host.
 #[derive(Debug)]
@@ -42,23 +39,33 @@ impl Default for Window {
     }
 }
 
+/// The unit of bucket edges: a quarter of the first bucket's width, in nanoseconds.
+const UNIT_NS: u64 = 4_000;
+
+/// Integer arithmetic only: this runs once per statement. The octave is the position of the
+/// highest set bit; the next two bits pick one of four equal steps within it (as
+/// HdrHistogram's sub-buckets do).
 fn bucket_of(d: Duration) -> usize {
-    let us = d.as_secs_f64() * 1e6;
-    if us <= BASE_US {
+    let u = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX) / UNIT_NS;
+    if u < 4 {
         return 0;
     }
-    (((us / BASE_US).log2() * PER_OCTAVE) as usize).min(BUCKETS - 1)
+    let octave = 63 - u.leading_zeros() as usize; // >= 2
+    let step = ((u >> (octave - 2)) & 3) as usize;
+    (4 * (octave - 2) + step).min(BUCKETS - 1)
 }
 
 /// The upper edge of bucket `b`.
 fn upper_edge(b: usize) -> Duration {
-    Duration::from_secs_f64(BASE_US * 2f64.powf((b + 1) as f64 / PER_OCTAVE) / 1e6)
+    let (octave, step) = (b / 4, b % 4);
+    Duration::from_nanos(((4 + step as u64 + 1) << octave) * UNIT_NS)
 }
 
 impl Window {
     /// The current window's number at `at`, rotating generations if a window has passed.
     fn current(&self, at: Instant) -> usize {
-        let now = (at.saturating_duration_since(self.origin).as_nanos() / WINDOW.as_nanos()) as u64;
+        let since = u64::try_from(at.saturating_duration_since(self.origin).as_nanos());
+        let now = since.unwrap_or(u64::MAX) / WINDOW_NS;
         let seen = self.epoch.load(Ordering::Relaxed);
         if now != seen
             && self
@@ -166,7 +173,17 @@ mod tests {
     }
 
     #[test]
-    fn buckets_cover_16us_to_a_second() {
+    fn every_time_lands_under_its_buckets_upper_edge_and_above_the_one_before() {
+        for us in (1..200_000u64).step_by(7) {
+            let d = Duration::from_micros(us);
+            let b = bucket_of(d);
+            assert!(d < upper_edge(b), "{d:?} in {b}");
+            assert!(b == 0 || d >= upper_edge(b - 1), "{d:?} in {b}");
+        }
+    }
+
+    #[test]
+    fn buckets_cover_20us_to_a_second() {
         assert_eq!(bucket_of(Duration::from_micros(1)), 0);
         assert_eq!(bucket_of(Duration::from_secs(60)), BUCKETS - 1);
         assert!(upper_edge(BUCKETS - 1) > Duration::from_secs(1));
