@@ -137,7 +137,7 @@ impl fmt::Debug for StrategyChoice {
 /// | `allow_source_down_connections` | `allowSourceDownConnections`, `allowMasterDownConnections` | `false` | a replication pool may start while no source is up |
 /// | `allow_replica_down_connections` | `allowReplicaDownConnections`, `allowSlaveDownConnections` | `false` | a replication pool may start while no replica is up |
 /// | `max_replication_lag` | | `0` (off) | a replica further behind is left out of reads |
-/// | `causal_reads` | | `false` | a read after a write through the same pool waits until the replica has the write |
+/// | `causal_reads` | | `false` | a read after a write through the same pool goes to a replica that has the write (waiting only when none has it) |
 /// | `causal_read_timeout` | | `1s` | how long a causal read waits before going to the source |
 /// | `acquire_timeout` | | `5s` | bound on getting a connection from a pool |
 /// | `health_check_interval` | | `1s` | how often a replication pool reads each host's `read_only` and lag |

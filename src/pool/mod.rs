@@ -45,6 +45,7 @@
 mod checkout;
 mod hooks;
 mod host;
+mod prefer;
 mod snapshot;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

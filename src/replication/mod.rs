@@ -9,7 +9,8 @@
 //! Roles are checked, not only trusted (`monitor.rs`): which host takes writes and which
 //! replicas are current enough to read from is re-read every `health_check_interval`, and at
 //! once when a write meets a read-only server. Reads can be made to see the pool's own
-//! writes with `causal_reads=true` (`causal.rs`).
+//! writes with `causal_reads=true` (`causal.rs`): they go to a replica known to have the
+//! pool's last write, and wait only when none has it.
 //!
 //! Connector/J's options apply: `readFromSourceWhenNoReplicas` sends reads to the source when
 //! no replica can serve them; `allowSourceDownConnections` and `allowReplicaDownConnections`
@@ -17,6 +18,7 @@
 
 mod causal;
 mod conn;
+mod gtid;
 mod hooks;
 mod monitor;
 
@@ -47,7 +49,7 @@ const ROLE_CHANGE_GRACE: Duration = Duration::from_secs(10);
 /// let url = "mysql:replication://app:secret@src:3306,rep1:3306,rep2:3306/shop?causal_reads=true";
 /// let pool = mysql_lb::ReplicationPool::new(url.parse()?).await?;
 /// pool.writer().get_conn().await?.query_drop("INSERT INTO t VALUES (1)").await?;
-/// // Waits until the chosen replica has the insert (or reads from the source).
+/// // Goes to a replica that has the insert (waiting only if none has it yet), else the source.
 /// let n: Option<u64> = pool.reader().get_conn().await?.query_first("SELECT COUNT(*) FROM t").await?;
 /// # Ok(()) }
 /// ```
@@ -65,6 +67,8 @@ struct Inner {
     /// Hosts left out of reads for lag, with their lag (seconds, `None` unknown).
     lagging: Mutex<Vec<(HostAddr, Option<u64>)>>,
     kick: Arc<Notify>,
+    /// With `causal_reads`: the monitor tells it what each replica has applied.
+    causal: Option<Arc<Causal>>,
     monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -88,7 +92,7 @@ impl ReplicationPool {
         }));
         reader.core().set_hooks(Arc::new(SideHooks {
             kick: kick.clone(),
-            causal,
+            causal: causal.clone(),
             bound,
             read_side: Some(ReadSide {
                 writer: writer.core().clone(),
@@ -102,6 +106,7 @@ impl ReplicationPool {
             reader,
             lagging: Mutex::new(Vec::new()),
             kick,
+            causal,
             monitor: Mutex::new(None),
         });
         inner.check().await;
@@ -227,6 +232,13 @@ impl Inner {
             let Ok((i, conn, p)) = joined else { continue };
             known[i].conn = conn;
             known[i].reachable = p.is_some();
+            if let Some(causal) = &self.causal {
+                // Read just now, or gone: either way what was known is replaced.
+                let applied = p.as_ref().and_then(|p| p.applied.clone());
+                causal.observed(&known[i].spec.addr, applied);
+                let stalled = p.as_ref().is_some_and(|p| p.lag == Some(None));
+                causal.set_stalled(&known[i].spec.addr, stalled);
+            }
             if p.is_some() {
                 known[i].last = p;
             }

@@ -20,6 +20,11 @@
 //!
 //! A host that does not answer keeps its last known role; whether to use it is the
 //! blacklist's business.
+//!
+//! The same status row gives each replica's applied GTID position, for causal reads
+//! (`causal.rs`): `Executed_Gtid_Set` on MySQL; on MariaDB `Gtid_Slave_Pos`, which only
+//! `SHOW ALL SLAVES STATUS` has, so that is the statement sent to MariaDB (its row for the
+//! default connection is the one `SHOW SLAVE STATUS` gives). No extra round trip.
 
 use std::time::Duration;
 
@@ -27,6 +32,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use tokio::time::timeout;
 
+use super::causal::{self, Flavor, Position};
 use crate::dial::Dialer;
 use crate::opts::{HostAddr, HostSpec, LbOpts, Role};
 
@@ -36,6 +42,8 @@ pub(crate) struct Probe {
     pub read_only: bool,
     /// `None`: not a replica. `Some(None)`: a replica whose lag is unknown (stopped).
     pub lag: Option<Option<u64>>,
+    /// What a replica has applied (`None`: not a replica, or not said).
+    pub applied: Option<Position>,
 }
 
 /// A host as the monitor knows it.
@@ -120,27 +128,41 @@ pub(crate) async fn probe(
             .query_first::<mysql_async::Value, _>(opts.role_query())
             .await?
             .is_some_and(truthy);
-        let status: Option<Row> = match c.query_first("SHOW SLAVE STATUS").await {
+        let flavor = causal::flavor(c);
+        // The first statement of the flavor; the second when the server refuses it (MySQL
+        // 8.4 has no SHOW SLAVE STATUS; MariaDB before 10.0 has no ALL, nor GTIDs).
+        let [first, second] = match flavor {
+            Flavor::MariaDb => ["SHOW ALL SLAVES STATUS", "SHOW SLAVE STATUS"],
+            Flavor::MySql => ["SHOW SLAVE STATUS", "SHOW REPLICA STATUS"],
+        };
+        let rows: Vec<Row> = match c.query(first).await {
             Ok(r) => r,
-            Err(mysql_async::Error::Server(_)) => {
-                c.query_first("SHOW REPLICA STATUS").await.ok().flatten()
-            }
+            Err(mysql_async::Error::Server(_)) => c.query(second).await.unwrap_or_default(),
             Err(e) => return Err(e),
         };
-        let lag = status.map(|mut row| {
-            let running: Option<String> =
-                take(&mut row, &["Slave_SQL_Running", "Replica_SQL_Running"]);
-            let behind: Option<u64> = take(
-                &mut row,
-                &["Seconds_Behind_Master", "Seconds_Behind_Source"],
-            );
+        let status = default_connection(rows);
+        let applied = status.as_ref().and_then(|row| {
+            let text: Option<String> = take(row, &["Gtid_Slave_Pos", "Executed_Gtid_Set"]);
+            match flavor {
+                Flavor::MariaDb => Position::mariadb(&text?),
+                Flavor::MySql => Position::mysql(&text?),
+            }
+        });
+        let lag = status.map(|row| {
+            let running: Option<String> = take(&row, &["Slave_SQL_Running", "Replica_SQL_Running"]);
+            let behind: Option<u64> =
+                take(&row, &["Seconds_Behind_Master", "Seconds_Behind_Source"]);
             if running.as_deref() == Some("Yes") {
                 behind
             } else {
                 None
             }
         });
-        Ok::<_, mysql_async::Error>(Probe { read_only, lag })
+        Ok::<_, mysql_async::Error>(Probe {
+            read_only,
+            lag,
+            applied,
+        })
     };
     match timeout(bound, run).await {
         Ok(Ok(p)) => Some(p),
@@ -156,11 +178,20 @@ pub(crate) async fn probe(
     }
 }
 
-fn take<T: mysql_async::prelude::FromValue>(row: &mut Row, names: &[&str]) -> Option<T> {
+fn take<T: mysql_async::prelude::FromValue>(row: &Row, names: &[&str]) -> Option<T> {
     names
         .iter()
         .find_map(|n| row.get_opt::<Option<T>, _>(*n).and_then(Result::ok))
         .flatten()
+}
+
+/// The row of the default replication connection (name `''`), as `SHOW SLAVE STATUS` shows
+/// it; the first row when there is none of that name (or no names: MySQL).
+fn default_connection(rows: Vec<Row>) -> Option<Row> {
+    let named =
+        |r: &Row, name: &str| take::<String>(r, &["Connection_name"]).as_deref() == Some(name);
+    let i = rows.iter().position(|r| named(r, "")).unwrap_or(0);
+    rows.into_iter().nth(i)
 }
 
 /// The writers and readers the module docs describe, from what is known.
@@ -230,7 +261,11 @@ mod tests {
                 role,
             },
             reachable: probe.is_some(),
-            last: probe.map(|(read_only, lag)| Probe { read_only, lag }),
+            last: probe.map(|(read_only, lag)| Probe {
+                read_only,
+                lag,
+                applied: None,
+            }),
             conn: None,
         }
     }
@@ -284,6 +319,7 @@ mod tests {
         k[1].last = Some(Probe {
             read_only: true,
             lag: Some(Some(60)),
+            applied: None,
         });
         let (_, r) = assign(&k, &writers_now, max, false);
         assert_eq!(ports(&r), [2], "least behind; unknown lag counts as worst");
