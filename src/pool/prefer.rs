@@ -75,7 +75,7 @@ impl Source for Preferring {
             // The handle's own pick stands when it is one of them: asking the strategy again
             // would move a round-robin on twice per checkout.
             if first.is_none_or(|i| !among.contains(&i)) {
-                first = balancer.pick(&among, avoid.as_slice()).or(first);
+                first = balancer.pick(Some(&among), avoid.as_slice()).or(first);
             }
         }
         self.core.checkout(balancer, first, avoid, wanted)
