@@ -74,6 +74,20 @@ impl PoolCore {
         wanted: &SessionState,
     ) -> Result<Checked, Error> {
         let started = Instant::now();
+        // The common case: the strategy's pick has an idle connection that needs nothing.
+        // Taken at once, without the connect machinery (a boxed, bounded, staggered
+        // attempt), which only a ping or a new connection needs.
+        if let Some(i) = first.filter(|&i| Some(i) != avoid && !self.is_closed()) {
+            if let Some(c) = self.host(balancer.addr(i)).take_ready(wanted) {
+                c.lease.host().metrics().checkout(started.elapsed());
+                return Ok(Checked {
+                    host: i,
+                    conn: c.conn,
+                    applied: c.applied,
+                    lease: Box::new(c.lease),
+                });
+            }
+        }
         let deadline = started + self.acquire_timeout;
         let n = balancer.hosts.len();
         loop {

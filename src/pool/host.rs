@@ -289,6 +289,33 @@ impl HostPool {
         self.released.notify_waiters();
     }
 
+    /// The most recently returned idle connection, if it needs nothing before use: not past
+    /// its lifetime, used within `ping_after` (no ping due), and in session state `wanted`.
+    /// Otherwise `None`, and the connection stays for [`Self::checkout`], which can ping it.
+    pub(crate) fn take_ready(&self, wanted: &SessionState) -> Option<Checkout> {
+        if self.is_closed() {
+            return None;
+        }
+        let idle = {
+            let mut idle = self.lock();
+            let ready = idle.last().is_some_and(|i| {
+                !i.lease.expired()
+                    && i.since.elapsed() < self.limits.ping_after
+                    && i.applied == *wanted
+            });
+            if !ready {
+                return None;
+            }
+            idle.pop()?
+        };
+        self.metrics.pool(0, -1);
+        Some(Checkout {
+            conn: idle.conn,
+            lease: idle.lease,
+            applied: idle.applied,
+        })
+    }
+
     fn pop_idle(&self) -> Option<Idle> {
         let idle = self.lock().pop();
         if idle.is_some() {
