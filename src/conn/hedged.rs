@@ -71,7 +71,7 @@ enum Race<T> {
     /// The first attempt's result (the hedge, if any, lost or failed).
     First(MyResult<T>),
     /// The hedge on host `.0` answered first, on connection `.1`.
-    Hedge(usize, Physical, T),
+    Hedge(usize, Box<Physical>, T),
 }
 
 impl LoadBalancedConnection {
@@ -242,7 +242,7 @@ impl LoadBalancedConnection {
     /// A connection to a host other than `i`, with the handle's session applied: one the
     /// handle holds, else a new one (a pooled handle's from its pool). `None` if none can
     /// be had.
-    async fn spare(&mut self, i: usize) -> Option<(usize, Physical)> {
+    async fn spare(&mut self, i: usize) -> Option<(usize, Box<Physical>)> {
         let wanted = self.wanted.clone();
         let bound = self.balancer.opts.ping_timeout;
         let held = (0..self.conns.len()).find(|&j| {

@@ -81,15 +81,15 @@ struct Physical {
 }
 
 impl Physical {
-    fn new(conn: Conn, applied: SessionState, lease: Option<Box<dyn Lease>>) -> Physical {
-        Physical {
+    fn new(conn: Conn, applied: SessionState, lease: Option<Box<dyn Lease>>) -> Box<Physical> {
+        Box::new(Physical {
             conn,
             last_used: Instant::now(),
             applied,
             open_stmts: Vec::new(),
             lease,
             dirty: false,
-        }
+        })
     }
 }
 
@@ -216,7 +216,9 @@ pub(crate) enum Step<T> {
 /// ```
 pub struct LoadBalancedConnection {
     balancer: Arc<Balancer>,
-    conns: Vec<Option<Physical>>,
+    /// Boxed: the statement path takes a host's connection out and puts it back, which
+    /// moves a pointer instead of the whole struct.
+    conns: Vec<Option<Box<Physical>>>,
     current: Option<usize>,
     wanted: SessionState,
     refresh_session: bool,
@@ -804,12 +806,12 @@ impl LoadBalancedConnection {
 
     fn current_physical(&mut self) -> Option<&mut Physical> {
         let i = self.current?;
-        self.conns[i].as_mut()
+        self.conns[i].as_deref_mut()
     }
 
     fn current_physical_ref(&self) -> Option<&Physical> {
         let i = self.current?;
-        self.conns[i].as_ref()
+        self.conns[i].as_deref()
     }
 
     /// The current `Conn`. Only called after `begin` succeeded.
@@ -1074,7 +1076,7 @@ fn dial_with(
     balancer: &Balancer,
     i: usize,
     wanted: SessionState,
-) -> impl std::future::Future<Output = MyResult<Physical>> + use<> {
+) -> impl std::future::Future<Output = MyResult<Box<Physical>>> + use<> {
     let dial = balancer.dial(i);
     async move {
         let mut conn = dial.await?;
@@ -1249,6 +1251,8 @@ mod tests {
         let span = tracing::Span::none();
         let read =
             std::mem::size_of_val(&c.run_hedged(b"SELECT 1", &class, &hedged::QueryDrop, &span));
-        assert!(read <= 1536, "a hedged read: {read} bytes");
+        // Under 1 KiB, so that the boxed statement future comes from the allocator's
+        // per-thread cache (glibc's tcache serves up to 1,032 bytes).
+        assert!(read <= 768, "a hedged read: {read} bytes");
     }
 }

@@ -101,7 +101,7 @@ impl LoadBalancedConnection {
 
     /// Gives one connection back: dropped if its last operation did not finish, reset first
     /// if its session may hold state the next user must not see.
-    pub(super) fn release(&mut self, i: usize, p: Physical, current: bool) {
+    pub(super) fn release(&mut self, i: usize, p: Box<Physical>, current: bool) {
         self.mark_stale(i, &p);
         let Some(lease) = p.lease else {
             return;

@@ -126,7 +126,7 @@ impl fmt::Debug for StrategyChoice {
 /// | `idle_ping_after` | | `1s` | a connection idle longer than this is pinged before reuse |
 /// | `validate_on_swap` | `loadBalanceValidateConnectionOnSwapServer` | `false` | ping a connection before moving to it |
 /// | `retries_all_down` | `retriesAllDown` | `1` | rounds over all hosts when all fail, with no sleep in between: 1 to 1000 |
-/// | `autocommit_threshold` | `loadBalanceAutoCommitStatementThreshold` | `0` (never) | in autocommit, rebalance after this many statements |
+/// | `autocommit_threshold` | `loadBalanceAutoCommitStatementThreshold` | `0` (never) | in autocommit, rebalance after this many statements (with `0`, a handle still picks again when a host comes back: see [Fair picks and recovery](#fair-picks-and-recovery)) |
 /// | `autocommit_regex` | `loadBalanceAutoCommitStatementRegex` | none | only statements matching it count toward the threshold |
 /// | `failover_sqlstates` | `loadBalanceSQLStateFailover` | none | more SQLSTATE prefixes that mean "host is bad" (class `08` always does) |
 /// | `failover_codes` | | none | more server error codes that mean "host is bad" |
