@@ -131,7 +131,7 @@ impl fmt::Debug for StrategyChoice {
 /// | `failover_sqlstates` | `loadBalanceSQLStateFailover` | none | more SQLSTATE prefixes that mean "host is bad" (class `08` always does) |
 /// | `failover_codes` | | none | more server error codes that mean "host is bad" |
 /// | `retry_reads` | | `true` | retry a failed read once on another host, in autocommit |
-/// | `latency_decay` | | `10s` | how fast response-time averages forget (`bestResponseTime`, `peakEwma`) |
+/// | `latency_decay` | | `1s` | how fast response-time averages forget (`bestResponseTime`, `peakEwma`): a peak (one slow answer) fades over about this time |
 /// | `slow_start` | `slowstart` | `2s` | a host that came back (off the blacklist, added, recovered from slowness) ramps from 10 % to its full share over this time; `0` turns it off |
 /// | `read_from_source_when_no_replicas` | `readFromSourceWhenNoReplicas`, `readFromMasterWhenNoSlaves` | `false` | reads go to the source when no replica is up |
 /// | `allow_source_down_connections` | `allowSourceDownConnections`, `allowMasterDownConnections` | `false` | a replication pool may start while no source is up |
@@ -258,7 +258,7 @@ impl Default for LbOpts {
             failover_codes: Vec::new(),
             checker: None,
             retry_reads: true,
-            latency_decay: Duration::from_secs(10),
+            latency_decay: Duration::from_secs(1),
             slow_start: Duration::from_secs(2),
             read_from_source_when_no_replicas: false,
             allow_source_down_connections: false,

@@ -225,7 +225,7 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
     OptionDef {
         name: "latency_decay",
         aliases: &[],
-        default: "10s",
+        default: "1s",
         show: |o| Shown::Ms(Some(o.latency_decay)),
         apply: |b, v, u| {
             let d = dur(v, u)?;
