@@ -26,6 +26,13 @@
 //! bucket in which no statement that started there was answered (every task was stuck in a
 //! longer one); `max ms` is the longest statement of the run.
 //!
+//! Stalls: two 10 ms tickers run beside the tasks, one a task on the runtime and one a plain
+//! thread, and record how late they wake. A late thread tick means the whole process was
+//! starved of CPU (other work on the machine); a late runtime tick with a punctual thread tick
+//! means the runtime's workers were held up (a blocking call or a task that never yields).
+//! Every run's slowest statement and latest ticks are printed, and a summary line whose run
+//! saw a stall over 100 ms says so.
+//!
 //! 1. Equal hosts, `SECS`: each host's share, the largest, and the largest of any host in any
 //!    bucket (herding that averages out over the run). Target: no host above 1.5×.
 //! 2. One host slowed: healthy for `WARM` s (its mean latency is the baseline), then host 0's
@@ -73,6 +80,8 @@ const BAND: (f64, f64) = (0.8, 1.2);
 /// Upper bound on the statements one task records in one run (a runaway guard; at tens of
 /// thousands per second over a few seconds a task stays far below it).
 const MAX_PER_TASK: usize = 2_000_000;
+/// The period of the tickers that tell a blocked runtime from a starved process.
+const TICK: Duration = Duration::from_millis(10);
 /// Bound on connecting one handle, on a task stopping after the run, on a disconnect.
 const BOUND: Duration = Duration::from_secs(30);
 
@@ -116,6 +125,11 @@ struct Run {
     stuck: usize,
     /// The host each handle was on at the end, counted.
     end_hosts: [usize; SERVERS + 1],
+    /// How late a 10 ms tick on the runtime, and one on a plain thread, came at worst, and
+    /// when (since the start): the first late and not the second means the runtime's
+    /// workers were blocked, not the process starved of CPU.
+    late_runtime: (Duration, Duration),
+    late_thread: (Duration, Duration),
     /// Host 0 going on (`true`) and off (`false`) the blacklist, since the run's start (from
     /// `mysql_lb::subscribe`; events during the priming are at 0).
     h0_events: Vec<(Duration, bool)>,
@@ -269,6 +283,36 @@ async fn run(proxies: &Proxies, opts: LbOpts, k: &Knobs, pool: bool, plan: &Plan
     }
     let (t0, wall0) = (Instant::now(), SystemTime::now());
     start.set(t0).expect("once");
+    let rt_ticker = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut worst = (Duration::ZERO, Duration::ZERO);
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                tokio::time::sleep(TICK).await;
+                let late = t.elapsed().saturating_sub(TICK);
+                if late > worst.0 {
+                    worst = (late, t - t0);
+                }
+            }
+            worst
+        })
+    };
+    let thread_ticker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut worst = (Duration::ZERO, Duration::ZERO);
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                std::thread::sleep(TICK);
+                let late = t.elapsed().saturating_sub(TICK);
+                if late > worst.0 {
+                    worst = (late, t - t0);
+                }
+            }
+            worst
+        })
+    };
     go.wait().await;
     for (at, mode) in &plan.faults {
         tokio::time::sleep_until((t0 + *at).into()).await;
@@ -284,6 +328,8 @@ async fn run(proxies: &Proxies, opts: LbOpts, k: &Knobs, pool: bool, plan: &Plan
         hedges,
         stuck: 0,
         end_hosts: [0; SERVERS + 1],
+        late_runtime: rt_ticker.await.expect("ticker"),
+        late_thread: thread_ticker.join().expect("ticker"),
         h0_events: Vec::new(),
     };
     for mut h in handles {
@@ -408,6 +454,23 @@ fn events_note(r: &Run) -> String {
     )
 }
 
+/// A warning for the summary when the run's own clocks saw a stall of over 100 ms: a late
+/// thread tick means the process was starved of CPU (other work on the machine), a late
+/// runtime tick alone that the runtime's workers were held up.
+fn noisy(r: &Run) -> String {
+    let limit = Duration::from_millis(100);
+    let (rt, th) = (r.late_runtime.0, r.late_thread.0);
+    if rt > limit || th > limit {
+        format!(
+            "   (stalls in this run: runtime tick late {:.0} ms, thread tick {:.0} ms)",
+            rt.as_secs_f64() * 1e3,
+            th.as_secs_f64() * 1e3
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// The run's slowest statement, how many took over 50 ms, and how many of those were their
 /// task's first on that host.
 fn slowest_note(r: &Run) -> String {
@@ -425,12 +488,18 @@ fn slowest_note(r: &Run) -> String {
     } else {
         "no host".into()
     };
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     format!(
         "slowest {:.1} ms at {:.2} s on {on}{}; {over} over 50 ms ({fresh} of them their task's \
-         first on that host)",
-        x.took.as_secs_f64() * 1e3,
+         first on that host); 10 ms ticks late by at most {:.1} ms on the runtime (at {:.2} s), \
+         {:.1} ms on a thread (at {:.2} s)",
+        ms(x.took),
         x.at.as_secs_f64(),
-        if x.fresh { ", its first there" } else { "" }
+        if x.fresh { ", its first there" } else { "" },
+        ms(r.late_runtime.0),
+        r.late_runtime.1.as_secs_f64(),
+        ms(r.late_thread.0),
+        r.late_thread.1.as_secs_f64(),
     )
 }
 
@@ -590,7 +659,7 @@ async fn equal(sb: &Sandbox, k: &Knobs, strategies: &[String], pool: bool, sum: 
         } else {
             "equal hosts: max host ≤ 1.5× fair"
         };
-        sum.check(what, s, worst <= 1.5, format!("{}×", x(worst)));
+        sum.check(what, s, worst <= 1.5, format!("{}×{}", x(worst), noisy(&r)));
         notes.push(format!("    {s:<17} {}", slowest_note(&r)));
     }
     for n in notes {
@@ -623,14 +692,14 @@ fn recovery_cells(
         &format!("{scenario}: host 0 settled in 0.8–1.2× ≤ 3 s"),
         strategy,
         settled.is_some_and(|d| d <= Duration::from_secs(3)),
-        secs(settled),
+        format!("{}{}", secs(settled), noisy(r)),
     );
     // NaN (no bucket answered) counts as a miss.
     sum.check(
         &format!("{scenario}: host 0 never above 2× per bucket"),
         strategy,
         max0 <= 2.0,
-        format!("max {}×", x(max0)),
+        format!("max {}×{}", x(max0), noisy(r)),
     );
     (cells, b)
 }
@@ -685,7 +754,7 @@ async fn slowed(sb: &Sandbox, k: &Knobs, strategies: &[String], sum: &mut Summar
                 "slowed: mean latency slow/healthy ≤ 1.1",
                 s,
                 ratio <= 1.1,
-                format!("{ratio:.2}"),
+                format!("{ratio:.2}{}", noisy(&r)),
             );
         }
         let phases = [
