@@ -77,6 +77,12 @@ pub(crate) struct Host {
     connect_time: Arc<ConnectTime>,
 }
 
+/// With hosts on the blacklist, the strategy first picks among all hosts and a blocked pick
+/// is drawn again, up to this many times, before the open hosts are listed: a pick then
+/// costs a few lookups, not one per host (a strategy that keeps choosing a blocked host,
+/// such as `sequential` with its first host down, ends up at the list).
+const REJECTION_TRIES: usize = 4;
+
 /// An attempt that has not finished within this many typical connect times has company.
 const STAGGER_FACTOR: u32 = 4;
 /// The shortest stagger delay: a host that answers in a millisecond is not raced after 4 ms
@@ -423,8 +429,16 @@ impl Balancer {
     /// blacklisted and nothing excluded (a healthy cluster), the strategy reads the hosts in
     /// place: the cost does not grow with their number.
     pub(crate) fn pick(&self, among: Option<&[usize]>, exclude: &[usize]) -> Option<usize> {
-        if self.blacklist.is_empty() && exclude.is_empty() {
-            return self.choose_in(among);
+        if exclude.is_empty() {
+            if self.blacklist.is_empty() {
+                return self.choose_in(among);
+            }
+            for _ in 0..REJECTION_TRIES {
+                let i = self.choose_in(among)?;
+                if !self.blacklist.contains(self.addr(i)) {
+                    return Some(i);
+                }
+            }
         }
         let open: Vec<usize> = self
             .among(among)
@@ -655,8 +669,20 @@ impl Balancer {
     /// Like `pick`, but an expired blacklist entry is a candidate, and picking it claims the
     /// single probe slot; a host being probed by someone else is skipped.
     fn pick_admitted(&self, among: Option<&[usize]>, tried: &[usize]) -> Option<usize> {
-        if self.blacklist.is_empty() && tried.is_empty() {
-            return self.choose_in(among);
+        if tried.is_empty() {
+            if self.blacklist.is_empty() {
+                return self.choose_in(among);
+            }
+            for _ in 0..REJECTION_TRIES {
+                let i = self.choose_in(among)?;
+                if !matches!(
+                    self.blacklist
+                        .admit(self.addr(i), self.opts.connect_timeout),
+                    Admission::Blocked(_)
+                ) {
+                    return Some(i);
+                }
+            }
         }
         let mut skip: Vec<usize> = tried.to_vec();
         loop {

@@ -220,6 +220,19 @@ impl Blacklist {
         }
     }
 
+    /// The soonest expiry after `now` among the entries (`None`: none in force). Reads every
+    /// entry; asked when a handle picks, not per statement.
+    pub(crate) fn next_expiry(&self, now: Instant) -> Option<Instant> {
+        if self.is_empty() {
+            return None;
+        }
+        self.entries
+            .iter()
+            .map(|e| e.until)
+            .filter(|&u| u > now)
+            .min()
+    }
+
     /// When `addr`'s entry expires, if it has one.
     pub(crate) fn expiry(&self, addr: &HostAddr) -> Option<Instant> {
         if self.is_empty() {

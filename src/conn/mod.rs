@@ -254,6 +254,9 @@ pub struct LoadBalancedConnection {
     /// The text of the last statement classified, and its class (see [`Self::classify`]).
     last_sql: Vec<u8>,
     last_class: Option<Class>,
+    /// When the soonest blacklist entry in force at the handle's last pick expires (see
+    /// [`Self::follow_returns`]).
+    expiry_watch: Option<Instant>,
     /// Picking again while a host that came back slow-starts (see [`Self::follow_returns`]):
     /// when next, and until when.
     repick: Option<(Instant, Instant)>,
@@ -309,6 +312,7 @@ impl LoadBalancedConnection {
             generation: source.as_ref().map_or(0, |p| p.generation()),
             source,
             seen_returns: crate::stats::returns(),
+            expiry_watch: None,
             repick: None,
             last_sql: Vec::new(),
             last_class: None,
@@ -544,15 +548,15 @@ impl LoadBalancedConnection {
             self.refresh_session = false;
             Box::pin(self.read_back_session()).await;
         }
-        self.follow_returns();
+        // One clock read serves the return checks, the idle check and the statement's start,
+        // unless a ping or a connect came in between.
+        let mut now = Instant::now();
+        self.follow_returns(now);
         if self.rebalance_due && self.current.is_some() && self.may_move() {
             self.rebalance_due = false;
             self.statements_since_switch = 0;
             self.current = None;
         }
-        // One clock read serves the idle check and the statement's start, unless a ping or a
-        // connect came in between.
-        let mut now = Instant::now();
         if let Some(i) = self.current
             && self.needs_ping(i, now)
         {
@@ -772,27 +776,34 @@ impl LoadBalancedConnection {
     }
 
     /// Draws the handle back to a host that came back (off the blacklist, added, recovered
-    /// from slowness), without `autocommit_threshold`: when any host in the process has
-    /// come back since the handle last looked (one relaxed atomic load per statement), it
-    /// picks again at its next safe point, and again every eighth of `slow_start` until the
-    /// ramp is over, so that the share of long-lived handles on that host follows its
-    /// slow-start weight up instead of staying where the outage left it (Connector/J's
-    /// default, `loadBalanceAutoCommitStatementThreshold=0`, never moves: a restarted host
-    /// gets nothing from existing connections).
-    fn follow_returns(&mut self) {
+    /// from slowness), without `autocommit_threshold`. Two signals, each a compare per
+    /// statement:
+    /// - a blacklist entry the handle's last pick had to skip has expired (`expiry_watch`):
+    ///   it picks again at its next safe point, which may make it the host's single probe;
+    /// - a host in the process came back (a relaxed atomic load): it picks again, and again
+    ///   every eighth of `slow_start` until the ramp is over, so that the share of long-lived
+    ///   handles on that host follows its slow-start weight up instead of staying where the
+    ///   outage left it.
+    ///
+    /// Connector/J's default (`loadBalanceAutoCommitStatementThreshold=0`) never moves: a
+    /// restarted host gets nothing from existing connections.
+    fn follow_returns(&mut self, now: Instant) {
+        if let Some(at) = self.expiry_watch
+            && now >= at
+        {
+            self.expiry_watch = None;
+            self.rebalance_due = true;
+        }
         let returns = crate::stats::returns();
         if returns != self.seen_returns {
             self.seen_returns = returns;
-            let now = Instant::now();
             self.repick = Some((now, now + self.balancer.opts.slow_start));
         }
-        if let Some((next, until)) = self.repick {
-            let now = Instant::now();
-            if now >= next {
-                self.rebalance_due = true;
-                self.repick =
-                    (now <= until).then(|| (now + self.balancer.opts.slow_start / 8, until));
-            }
+        if let Some((next, until)) = self.repick
+            && now >= next
+        {
+            self.rebalance_due = true;
+            self.repick = (now <= until).then(|| (now + self.balancer.opts.slow_start / 8, until));
         }
     }
 
@@ -954,6 +965,8 @@ impl LoadBalancedConnection {
     }
 
     async fn make_current(&mut self, i: usize) -> Result<(), Error> {
+        // A host skipped for its blacklist entry is looked at again when the entry expires.
+        self.expiry_watch = self.balancer.blacklist.next_expiry(Instant::now());
         let wanted = self.wanted.clone();
         let p = self.conns[i].as_mut().ok_or(Error::Closed)?;
         if p.applied != wanted {

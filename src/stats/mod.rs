@@ -19,10 +19,12 @@
 //!
 //! An estimate also goes *stale*: a host that loses every comparison (it was slow) gets no
 //! statements and so no samples, and its old estimate would keep it out after it recovered.
-//! So an estimate without a sample for [`STALE`] counts as unknown to the strategies, which
-//! then send the host a statement now and then (a probe by real traffic, one per second or
-//! so per process); the first fresh sample replaces the stale estimate instead of blending
-//! into it, and if it shows the host recovered (less than half the old estimate) the host
+//! So an estimate without a sample for [`STALE`] is *stale*, and the strategies count it as
+//! unknown in one comparison out of ten (see `strategy`): the host then gets a statement
+//! now and then, a probe by real traffic (a few a second in a busy process, where the first
+//! answer makes it fresh again; rarely in a quiet one, which keeps ranking by what it
+//! knows). The first fresh sample replaces the stale estimate instead of blending into it,
+//! and if it shows the host recovered (less than half the old estimate) the host
 //! slow-starts (`warmup.rs`).
 //!
 //! Nothing here locks: the estimate is two atomics, updated load-then-store. Two samples
@@ -143,19 +145,21 @@ impl HostStats {
 
     /// What a statement sent now should expect: the estimate, or the time since the host
     /// last made progress while it has statements in flight, whichever is longer. `None`
-    /// when not known: never measured, reset after a comeback, or stale (no sample for
-    /// [`STALE`]) and not stalled.
+    /// when not known: never measured, or reset after a comeback, and not stalled.
     pub fn expected(&self) -> Option<Duration> {
         let stall = self.stalled_for();
-        let fresh = self.latency().filter(|_| {
-            let at = self.rtt_at.load(Ordering::Relaxed);
-            now_nanos().saturating_sub(at) < STALE.as_nanos() as u64
-        });
-        match fresh {
+        match self.latency() {
             Some(l) => Some(l.max(stall)),
             None if !stall.is_zero() => Some(stall),
             None => None,
         }
+    }
+
+    /// Whether the estimate is stale: no sample for [`STALE`] (and nothing in flight, which
+    /// the stall clock covers). The strategies re-measure such a host now and then.
+    pub fn is_stale(&self) -> bool {
+        let at = self.rtt_at.load(Ordering::Relaxed);
+        self.in_flight() == 0 && now_nanos().saturating_sub(at) >= STALE.as_nanos() as u64
     }
 
     /// The slow-start weight for a ramp of `window`: 1 unless the host came back less than
@@ -369,14 +373,15 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_stale_estimate_is_unknown_and_a_fresh_sample_replaces_it() {
+    async fn an_estimate_goes_stale_and_a_fresh_sample_replaces_it() {
         let s = HostStats::default();
         s.observe(Duration::from_millis(5), DECAY);
         tokio::time::advance(STALE - Duration::from_millis(1)).await;
         assert_eq!(s.expected(), Some(Duration::from_millis(5)));
+        assert!(!s.is_stale());
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert_eq!(s.expected(), None, "not measured for STALE: unknown");
-        assert_eq!(s.latency(), Some(Duration::from_millis(5)), "still shown");
+        assert!(s.is_stale(), "not measured for STALE");
+        assert_eq!(s.expected(), Some(Duration::from_millis(5)), "still known");
         // A host that was slow and answers fast now: replaced, not blended over 10 s, and
         // it slow-starts.
         let returns = returns();

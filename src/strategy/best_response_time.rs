@@ -7,9 +7,9 @@
 //! 0 % to 100 % of the traffic). Here the time is the process-wide peak-EWMA estimate (see
 //! `stats`), and the pick compares two random hosts (see the module docs of `strategy`): the
 //! faster wins when it is faster by more than [`MARGIN`], so a slow host gets nothing while
-//! equal hosts, whose estimates differ only by noise, share evenly. A host not measured
-//! lately (new, back, or not picked for a second) is a coin toss against any other, so it is
-//! measured again soon and its estimate decides from then on.
+//! equal hosts, whose estimates differ only by noise, share evenly. A host never measured
+//! (new, or back from the blacklist) is a coin toss against any other, and so, now and then,
+//! is one not measured for a second, so that a host that was slow is measured again.
 
 use super::{BalanceStrategy, Candidates, two_choices};
 

@@ -91,14 +91,18 @@ impl<'a> Candidate<'a> {
     /// What a statement sent to it now should expect: its response-time estimate, or, if it
     /// has statements in flight and has completed none for longer than that, how long it has
     /// made no progress (a stalled host is expensive at once, before anything completes).
-    /// `None` if not known: never measured, measured before a comeback, or not measured for a
-    /// second (see `stats`), and not stalled.
+    /// `None` if not known: never measured, or measured before a comeback, and not stalled.
     pub fn latency(&self) -> Option<Duration> {
         self.stats.expected()
     }
     /// Statements in flight on it across the process.
     pub fn in_flight(&self) -> usize {
         self.stats.in_flight()
+    }
+    /// Whether its latency was last measured more than a second ago (see `stats`): the
+    /// latency-aware strategies then treat it as unknown now and then, to measure it again.
+    pub fn is_stale(&self) -> bool {
+        self.stats.is_stale()
     }
     /// Its slow-start weight in `(0, 1]`: below 1 for the slow-start window after it came
     /// back (off the blacklist, added, recovered from slowness), else 1.
@@ -206,11 +210,16 @@ impl fmt::Debug for Candidates<'_> {
     }
 }
 
+/// In one comparison out of this many, a stale estimate counts as unknown (see `stats`).
+const RE_MEASURE: f64 = 0.1;
+
 /// The power of two choices over `cost` (lower wins), shared by the latency-aware strategies.
 /// Two distinct random candidates; one that does not take part (slow start) loses; of two
 /// that do, the one whose cost is lower by more than `margin` (a fraction: 0.2 means 20 %)
 /// wins; otherwise (close costs, or a cost unknown) it is a coin toss, so that equal hosts
-/// share evenly and an unmeasured host gets measured.
+/// share evenly and an unmeasured host gets measured. A stale cost counts as unknown in
+/// [`RE_MEASURE`] of comparisons: a host that was slow gets a statement now and then, so
+/// that its recovery is seen, and a quiet process still ranks by what it knows.
 pub(crate) fn two_choices(
     c: &Candidates<'_>,
     margin: f64,
@@ -226,7 +235,14 @@ pub(crate) fn two_choices(
         (false, true) => return b,
         _ => {}
     }
-    if let (Some(x), Some(y)) = (cost(&ca), cost(&cb)) {
+    let known = |c: &Candidate<'_>| {
+        if c.is_stale() && random_unit() < RE_MEASURE {
+            None
+        } else {
+            cost(c)
+        }
+    };
+    if let (Some(x), Some(y)) = (known(&ca), known(&cb)) {
         if x < y * (1.0 - margin) {
             return a;
         }
