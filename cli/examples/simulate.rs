@@ -994,6 +994,7 @@ impl Scene for Slow {
 
 fn report(args: &Args, ab: &[AbResult], c: &[CResult]) -> String {
     let mut o = String::new();
+    let defaults = LbOpts::default();
     let rates: Vec<String> = args.rates.iter().map(|r| format!("{r}")).collect();
     let _ = writeln!(
         o,
@@ -1004,7 +1005,7 @@ fn report(args: &Args, ab: &[AbResult], c: &[CResult]) -> String {
         o,
         "workload: Poisson requests, {} /s per process; replica: workers for {:.0} % of its capacity \
          at its fair share ({}), FIFO queue, service {} ms mean ({}); library defaults \
-         (blacklist_timeout 10s, slow_start 2s, latency_decay 10s)",
+         (blacklist_timeout {:?}, slow_start {:?}, latency_decay {:?})",
         rates.join(" and "),
         UTILIZATION * 100.0,
         args.rates
@@ -1016,7 +1017,10 @@ fn report(args: &Args, ab: &[AbResult], c: &[CResult]) -> String {
         match args.service {
             Service::Uniform => "uniform +-25 %",
             Service::Lognormal => "log-normal, sigma 0.5",
-        }
+        },
+        defaults.blacklist_timeout(),
+        defaults.slow_start(),
+        defaults.latency_decay(),
     );
 
     let _ = writeln!(
