@@ -83,6 +83,10 @@ pub(crate) struct Host {
 /// such as `sequential` with its first host down, ends up at the list).
 const REJECTION_TRIES: usize = 4;
 
+/// How often handles pick again while one of their hosts' blacklist entries has expired and
+/// nobody has probed the host (see [`Balancer::blacklist_watch`]).
+const RECHECK: Duration = Duration::from_millis(100);
+
 /// An attempt that has not finished within this many typical connect times has company.
 const STAGGER_FACTOR: u32 = 4;
 /// The shortest stagger delay: a host that answers in a millisecond is not raced after 4 ms
@@ -144,6 +148,8 @@ pub struct Balancer {
     pub(crate) strategy: Arc<dyn BalanceStrategy>,
     pub(crate) checker: Arc<dyn ExceptionChecker>,
     pub(crate) blacklist: Arc<Blacklist>,
+    /// Each host's index, by address.
+    positions: std::collections::HashMap<HostAddr, usize>,
     /// Bounds the hedged reads of every handle over these hosts.
     pub(crate) hedges: HedgeBudget,
     /// Hedges sent, and how many answered first.
@@ -182,8 +188,15 @@ impl Balancer {
                 connect_time: ConnectTime::of(&spec.addr),
             })
             .collect();
+        let positions = opts
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.addr.clone(), i))
+            .collect();
         Arc::new_cyclic(|me| Balancer {
             me: me.clone(),
+            positions,
             hedges: HedgeBudget::new(opts.hedge_budget),
             hedge_counts: Default::default(),
             strategy: strategy_of(&opts),
@@ -271,7 +284,21 @@ impl Balancer {
 
     /// Host `i`'s position among these hosts' addresses.
     fn index_of(&self, host: &HostAddr) -> Option<usize> {
-        self.hosts.iter().position(|h| &h.spec.addr == host)
+        self.positions.get(host).copied()
+    }
+
+    /// When a handle that picks now should pick again because of the blacklist: when the
+    /// soonest entry of one of these hosts expires, or, for an entry that has expired and
+    /// whose host nobody has probed yet, [`RECHECK`] from now (so that some handle picks
+    /// the host and becomes its probe). `None`: none of these hosts is on the list. Reads the
+    /// list's entries (a few, in an outage); asked when a handle picks, not per statement.
+    pub(crate) fn blacklist_watch(&self, now: Instant) -> Option<Instant> {
+        self.blacklist
+            .expiries()
+            .into_iter()
+            .filter(|(addr, _)| self.positions.contains_key(addr))
+            .map(|(_, until)| if until > now { until } else { now + RECHECK })
+            .min()
     }
 
     /// One new connection to host `i` and a ping on it, each bounded: the ping's round trip,

@@ -220,17 +220,16 @@ impl Blacklist {
         }
     }
 
-    /// The soonest expiry after `now` among the entries (`None`: none in force). Reads every
-    /// entry; asked when a handle picks, not per statement.
-    pub(crate) fn next_expiry(&self, now: Instant) -> Option<Instant> {
+    /// Every entry's host and expiry, expired ones too (an expired entry stays until its
+    /// host's probe ends). Empty at the cost of one atomic load when the list is.
+    pub(crate) fn expiries(&self) -> Vec<(HostAddr, Instant)> {
         if self.is_empty() {
-            return None;
+            return Vec::new();
         }
         self.entries
             .iter()
-            .map(|e| e.until)
-            .filter(|&u| u > now)
-            .min()
+            .map(|e| (e.key().clone(), e.until))
+            .collect()
     }
 
     /// When `addr`'s entry expires, if it has one.

@@ -42,7 +42,7 @@ async fn long_lived_handles_come_back_to_a_host_that_recovered_without_a_thresho
     let ports: Vec<u16> = proxies.iter().map(FaultProxy::port).collect();
     let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let url = format!(
-        "mysql://{USER}:{PASSWORD}@{}/?strategy=random&blacklist_timeout=1s&slow_start=1s&hedge=false",
+        "mysql://{USER}:{PASSWORD}@{}/?strategy=roundRobin&blacklist_timeout=1s&slow_start=1s&hedge=false",
         hosts.join(",")
     );
     let opts: LbOpts = url.parse().expect("URL");
@@ -68,8 +68,9 @@ async fn long_lived_handles_come_back_to_a_host_that_recovered_without_a_thresho
     let after = run(&mut handles, &ports, Duration::from_millis(1500)).await;
     let total: usize = after.iter().sum();
     let share = after[0] as f64 / total as f64 * 3.0;
+    eprintln!("statements per host while resetting: {down:?}; after its return: {after:?}");
     assert!(
-        share > 0.4,
+        share > 0.6,
         "host 0 back to {share:.2}× its fair share: {after:?} (before the fault it had a third)"
     );
     for h in handles {

@@ -778,8 +778,9 @@ impl LoadBalancedConnection {
     /// Draws the handle back to a host that came back (off the blacklist, added, recovered
     /// from slowness), without `autocommit_threshold`. Two signals, each a compare per
     /// statement:
-    /// - a blacklist entry the handle's last pick had to skip has expired (`expiry_watch`):
-    ///   it picks again at its next safe point, which may make it the host's single probe;
+    /// - a blacklist entry of one of its hosts, in force at its last pick, has expired
+    ///   (`expiry_watch`): it picks again at its next safe point, which may make it the
+    ///   host's single probe; while the host waits for its probe, every 100 ms;
     /// - a host in the process came back (a relaxed atomic load): it picks again, and again
     ///   every eighth of `slow_start` until the ramp is over, so that the share of long-lived
     ///   handles on that host follows its slow-start weight up instead of staying where the
@@ -966,7 +967,7 @@ impl LoadBalancedConnection {
 
     async fn make_current(&mut self, i: usize) -> Result<(), Error> {
         // A host skipped for its blacklist entry is looked at again when the entry expires.
-        self.expiry_watch = self.balancer.blacklist.next_expiry(Instant::now());
+        self.expiry_watch = self.balancer.blacklist_watch(Instant::now());
         let wanted = self.wanted.clone();
         let p = self.conns[i].as_mut().ok_or(Error::Closed)?;
         if p.applied != wanted {
