@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::BOUND;
+use common::{BOUND, make_table};
 use mysql_async::prelude::Queryable;
 use mysql_lb::{LbOpts, LoadBalancedConnection, ReplicationPool};
 use mysql_lb_sandbox::Sandbox;
@@ -28,22 +28,6 @@ async fn port_of(conn: &mut LoadBalancedConnection) -> u16 {
         .await
         .unwrap()
         .expect("one row")
-}
-
-/// A table on the source, replicated everywhere.
-async fn make_table(sb: &Sandbox, name: &str) {
-    sb.exec(0, "CREATE DATABASE IF NOT EXISTS app")
-        .await
-        .unwrap();
-    sb.exec(
-        0,
-        &format!("CREATE TABLE app.{name} (id INT PRIMARY KEY, v VARCHAR(20))"),
-    )
-    .await
-    .unwrap();
-    for i in 1..sb.len() {
-        sb.wait_caught_up(i, BOUND).await.unwrap();
-    }
 }
 
 /// How many times `MASTER_GTID_WAIT` ran on server `i` (a status counter), to tell a read

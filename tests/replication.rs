@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::BOUND;
+use common::{BOUND, make_table};
 use mysql_async::prelude::Queryable;
 use mysql_lb::{Error, HostState, LbOpts, LoadBalancedConnection, ReplicationPool};
 use mysql_lb_sandbox::Sandbox;
@@ -22,22 +22,6 @@ fn repl_opts(sb: &Sandbox, options: &str) -> LbOpts {
 
 async fn port_of(conn: &mut LoadBalancedConnection) -> mysql_async::Result<u16> {
     Ok(conn.query_first("SELECT @@port").await?.expect("one row"))
-}
-
-/// A table on the source, replicated everywhere.
-async fn make_table(sb: &Sandbox, name: &str) {
-    sb.exec(0, "CREATE DATABASE IF NOT EXISTS app")
-        .await
-        .unwrap();
-    sb.exec(
-        0,
-        &format!("CREATE TABLE app.{name} (id INT PRIMARY KEY, v VARCHAR(20))"),
-    )
-    .await
-    .unwrap();
-    for i in 1..sb.len() {
-        sb.wait_caught_up(i, BOUND).await.unwrap();
-    }
 }
 
 #[tokio::test]

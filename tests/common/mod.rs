@@ -47,3 +47,20 @@ pub async fn create_app_user(sb: &Sandbox, grants: &str) {
     on_all(sb, "CREATE OR REPLACE USER app@'%' IDENTIFIED BY 'app-pw'").await;
     on_all(sb, &format!("GRANT {grants} TO app@'%'")).await;
 }
+
+/// A table `app.<name>` made on the source (server 0) of a replication sandbox, waited for
+/// on every replica.
+pub async fn make_table(sb: &Sandbox, name: &str) {
+    sb.exec(0, "CREATE DATABASE IF NOT EXISTS app")
+        .await
+        .unwrap();
+    sb.exec(
+        0,
+        &format!("CREATE TABLE app.{name} (id INT PRIMARY KEY, v VARCHAR(20))"),
+    )
+    .await
+    .unwrap();
+    for i in 1..sb.len() {
+        sb.wait_caught_up(i, BOUND).await.unwrap();
+    }
+}
