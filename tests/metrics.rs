@@ -166,6 +166,11 @@ async fn statements_failovers_and_blacklist_under_a_sigkill() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
+    // On a busy machine task 0 may not have answered yet: wait for it, bounded.
+    let started = std::time::Instant::now();
+    while task0_on.load(Ordering::SeqCst) == 0 && started.elapsed() < BOUND {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let victim_port = task0_on.load(Ordering::SeqCst);
     let victim = (0..3).find(|&i| sb.port(i) == victim_port).unwrap();
     sb.kill(victim);
