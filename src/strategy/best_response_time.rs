@@ -32,16 +32,16 @@ mod tests {
     use super::*;
     use crate::strategy::testing::Hosts;
 
-    #[test]
-    fn a_slow_host_gets_nothing_and_the_fast_ones_share() {
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_host_gets_nothing_and_the_fast_ones_share() {
         let hosts = Hosts::new(&[Some(30), Some(5), Some(5)]);
         let h = hosts.histogram(&BestResponseTime, 3000);
         assert_eq!(h[0], 0, "{h:?}");
         assert!(h[1] > 1300 && h[2] > 1300, "{h:?}");
     }
 
-    #[test]
-    fn equal_hosts_share_evenly_and_the_fastest_is_capped_at_twice_its_share() {
+    #[tokio::test(start_paused = true)]
+    async fn equal_hosts_share_evenly_and_the_fastest_is_capped_at_twice_its_share() {
         // 10 % apart: equal within the margin.
         let hosts = Hosts::new(&[Some(10), Some(11), Some(11)]);
         let h = hosts.histogram(&BestResponseTime, 30_000);
@@ -52,8 +52,8 @@ mod tests {
         assert!((19_000..21_000).contains(&h[0]), "{h:?}");
     }
 
-    #[test]
-    fn an_unmeasured_host_is_measured_without_taking_everything() {
+    #[tokio::test(start_paused = true)]
+    async fn an_unmeasured_host_is_measured_without_taking_everything() {
         let hosts = Hosts::new(&[Some(1), None, Some(1)]);
         let h = hosts.histogram(&BestResponseTime, 30_000);
         assert!((8_500..11_500).contains(&h[1]), "{h:?}");

@@ -31,8 +31,8 @@ mod tests {
     use super::*;
     use crate::strategy::testing::Hosts;
 
-    #[test]
-    fn the_slow_host_is_never_picked_over_a_fast_one() {
+    #[tokio::test(start_paused = true)]
+    async fn the_slow_host_is_never_picked_over_a_fast_one() {
         let hosts = Hosts::new(&[Some(5), Some(100), Some(5)]);
         let h = hosts.histogram(&PeakEwma, 3000);
         // Host 1 loses every comparison it is in; the others split the picks.
@@ -40,8 +40,8 @@ mod tests {
         assert!(h[0] > 1000 && h[2] > 1000, "{h:?}");
     }
 
-    #[test]
-    fn load_counts() {
+    #[tokio::test(start_paused = true)]
+    async fn load_counts() {
         let hosts = Hosts::new(&[Some(5), Some(5)]);
         let _busy: Vec<_> = (0..3)
             .map(|_| {

@@ -21,8 +21,8 @@ mod tests {
     use super::*;
     use crate::strategy::testing::Hosts;
 
-    #[test]
-    fn spreads_evenly() {
+    #[tokio::test(start_paused = true)]
+    async fn spreads_evenly() {
         let hosts = Hosts::new(&[None, None, None]);
         let h = hosts.histogram(&Random, 3000);
         assert!(h.iter().all(|&n| n > 800), "{h:?}");

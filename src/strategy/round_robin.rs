@@ -39,8 +39,8 @@ mod tests {
     use super::*;
     use crate::strategy::testing::{Hosts, pick};
 
-    #[test]
-    fn takes_turns() {
+    #[tokio::test(start_paused = true)]
+    async fn takes_turns() {
         let hosts = Hosts::new(&[None, None, None]);
         let rr = RoundRobin::default();
         let c = hosts.candidates();
@@ -52,8 +52,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn instances_start_at_different_turns() {
+    #[tokio::test(start_paused = true)]
+    async fn instances_start_at_different_turns() {
         let hosts = Hosts::new(&[None; 50]);
         let c = hosts.candidates();
         let firsts: std::collections::HashSet<usize> =

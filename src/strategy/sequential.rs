@@ -26,8 +26,8 @@ mod tests {
     use super::*;
     use crate::strategy::testing::{Hosts, pick};
 
-    #[test]
-    fn first_in_order() {
+    #[tokio::test(start_paused = true)]
+    async fn first_in_order() {
         let hosts = Hosts::new(&[Some(50), Some(1)]);
         assert_eq!(hosts.histogram(&Sequential, 10), [10, 0]);
         let c = hosts.candidates();

@@ -34,8 +34,8 @@ mod tests {
     use super::*;
     use crate::strategy::testing::{Hosts, pick};
 
-    #[test]
-    fn prefers_the_order_then_any() {
+    #[tokio::test(start_paused = true)]
+    async fn prefers_the_order_then_any() {
         let hosts = Hosts::new(&[None, None, None]);
         let s = ServerAffinity::new(vec![hosts.addrs[2].clone(), hosts.addrs[1].clone()]);
         assert_eq!(hosts.histogram(&s, 20), [0, 0, 20]);
