@@ -551,7 +551,10 @@ impl LoadBalancedConnection {
         // One clock read serves the return checks, the idle check and the statement's start,
         // unless a ping or a connect came in between.
         let mut now = Instant::now();
-        self.follow_returns(now);
+        if self.source.is_none() {
+            // A pooled handle lives for one checkout; the pool's next checkout picks anew.
+            self.follow_returns(now);
+        }
         if self.rebalance_due && self.current.is_some() && self.may_move() {
             self.rebalance_due = false;
             self.statements_since_switch = 0;
@@ -787,7 +790,8 @@ impl LoadBalancedConnection {
     ///   outage left it.
     ///
     /// Connector/J's default (`loadBalanceAutoCommitStatementThreshold=0`) never moves: a
-    /// restarted host gets nothing from existing connections.
+    /// restarted host gets nothing from existing connections. Not for pooled handles: each
+    /// lives for one checkout, and the pool's next checkout picks anew.
     fn follow_returns(&mut self, now: Instant) {
         if let Some(at) = self.expiry_watch
             && now >= at

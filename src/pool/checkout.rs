@@ -77,16 +77,16 @@ impl PoolCore {
         // The common case: the strategy's pick has an idle connection that needs nothing.
         // Taken at once, without the connect machinery (a boxed, bounded, staggered
         // attempt), which only a ping or a new connection needs.
-        if let Some(i) = first.filter(|&i| Some(i) != avoid && !self.is_closed()) {
-            if let Some(c) = self.host(balancer.addr(i)).take_ready(wanted) {
-                c.lease.host().metrics().checkout(started.elapsed());
-                return Ok(Checked {
-                    host: i,
-                    conn: c.conn,
-                    applied: c.applied,
-                    lease: Box::new(c.lease),
-                });
-            }
+        if let Some(i) = first.filter(|&i| Some(i) != avoid && !self.is_closed())
+            && let Some(c) = self.host(balancer.addr(i)).take_ready(wanted)
+        {
+            c.lease.host().metrics().checkout(started.elapsed());
+            return Ok(Checked {
+                host: i,
+                conn: c.conn,
+                applied: c.applied,
+                lease: Box::new(c.lease),
+            });
         }
         let deadline = started + self.acquire_timeout;
         let n = balancer.hosts.len();
@@ -132,8 +132,11 @@ impl PoolCore {
                             lease: Box::new(lease),
                         });
                     }
-                    // Another checkout took the last room first: wait like everyone else.
+                    // Another checkout took the last room first, or the host was removed
+                    // meanwhile: wait like everyone else (the marker may come back as a
+                    // driver error or, through `establish`, as ours).
                     Err(Error::Mysql(e)) if is_full(&e) => {}
+                    Err(Error::PoolExhausted { after, .. }) if after.is_zero() => {}
                     Err(e) => return Err(e),
                 }
             }
