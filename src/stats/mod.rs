@@ -155,7 +155,7 @@ impl HostStats {
         }
     }
 
-    /// Whether the estimate is stale: no sample for [`STALE`] (and nothing in flight, which
+    /// Whether the estimate is stale: no sample for a second (and nothing in flight, which
     /// the stall clock covers). The strategies re-measure such a host now and then.
     pub fn is_stale(&self) -> bool {
         let at = self.rtt_at.load(Ordering::Relaxed);
