@@ -236,7 +236,8 @@ pub(crate) fn two_choices(
         _ => {}
     }
     let known = |c: &Candidate<'_>| {
-        if c.is_stale() && random_unit() < RE_MEASURE {
+        // The draw first: staleness reads the clock, and is asked one time in ten.
+        if random_unit() < RE_MEASURE && c.is_stale() {
             None
         } else {
             cost(c)
