@@ -156,6 +156,7 @@ async fn demo(args: &Args) -> Outcome {
             faults,
             sandbox: Some(sb),
             label: format!("demo {}", driver.name()),
+            spread: input::Spread::default(),
         };
         let run = workload::run(plan).await;
         eprintln!("demo: {} run done", driver.name());
