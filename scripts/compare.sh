@@ -6,6 +6,7 @@
 #   CLIENTS="mysql_lb connector-j" bash scripts/compare.sh     # a subset of the rows
 #   RUNS=5 ...                         # runs per client (rounds of one run per client)
 #   COMPARE_KEEP=1 ...                 # keep the samples, logs and events of each run
+#   MYSQL_LB_BIN=path/to/mysql-lb ...  # that build instead of building this tree (before/after)
 #
 # Each client runs RUNS times, in rounds (mysql_lb, autoReconnect, haproxy, connector-j, then
 # again), one run at a time, never two side by side. The first table (compare/analyze.py) has
@@ -89,9 +90,14 @@ if ((${#missing[@]})); then
 fi
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
-echo "compare: building mysql-lb (release)" >&2
-cargo build --release --quiet -p mysql-lb
-BIN=${CARGO_TARGET_DIR:-target}/release/mysql-lb
+if [[ -n ${MYSQL_LB_BIN:-} ]]; then
+  BIN=$MYSQL_LB_BIN
+  [[ -x $BIN ]] || die "MYSQL_LB_BIN=$BIN is not an executable"
+else
+  echo "compare: building mysql-lb (release)" >&2
+  cargo build --release --quiet -p mysql-lb
+  BIN=${CARGO_TARGET_DIR:-target}/release/mysql-lb
+fi
 if [[ " $CLIENTS " =~ \ (mysql_lb|mysql_lb-mt|mysql_async|autoReconnect|haproxy)\  ]]; then
   "$BIN" bench --help >/dev/null 2>&1 || die "$BIN has no \`bench\` subcommand"
 fi

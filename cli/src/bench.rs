@@ -56,14 +56,14 @@ pub(crate) struct Args {
     /// autoreconnect: connect attempts per host before giving up (Connector/J's maxReconnects).
     #[arg(long, default_value_t = DEFAULT_MAX_RECONNECTS)]
     max_reconnects: u32,
-    /// The tokio runtime the tasks run on. current-thread: tokio's single-threaded scheduler
-    /// (with --threads N, N of them on N threads, the tasks dealt among them); an answer
-    /// wakes its task on the thread that reads it. multi-thread: tokio's work-stealing
-    /// scheduler with --threads workers. current-thread had the higher throughput and the
-    /// lower CPU per statement on the 2-core machine of docs/throughput.md.
+    /// The tokio runtime the tasks run on. current-thread: --threads single-threaded runtimes,
+    /// each on its own thread, the tasks dealt among them; a task never leaves its thread and
+    /// an answer wakes it where it runs. multi-thread: tokio's work-stealing scheduler with
+    /// --threads workers. See docs/throughput.md for what each costs.
     #[arg(long, value_enum, default_value_t = Flavor::CurrentThread)]
     runtime: Flavor,
-    /// Threads for --runtime (default: 1 for current-thread, 2 for multi-thread).
+    /// Threads for --runtime: default one per core (for current-thread, at most one per
+    /// task). --threads 1 with current-thread: the least CPU per statement, at most one core.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// autoreconnect: sleep between attempts (Connector/J's initialTimeout; default 2 s there,
@@ -94,7 +94,7 @@ pub(crate) fn run(args: Args) -> Outcome {
         },
         (None, _) => None,
     };
-    let threads = args.threads.unwrap_or(args.runtime.default_threads());
+    let threads = threads(&args);
     let rts = match Runtimes::build(args.runtime, threads) {
         Ok(rts) => rts,
         Err(out) => return out,
@@ -107,6 +107,12 @@ pub(crate) fn run(args: Args) -> Outcome {
             _ = tokio::signal::ctrl_c() => Outcome::Failed("interrupted".to_owned()),
         }
     })
+}
+
+/// The runtime's thread count: --threads, or the default for --runtime and the task count.
+fn threads(args: &Args) -> usize {
+    args.threads
+        .unwrap_or_else(|| args.runtime.default_threads(args.concurrency))
 }
 
 fn check(args: &Args) -> Result<(), String> {
@@ -240,8 +246,7 @@ fn finish(args: &Args, run: &Run) -> Outcome {
         let mut v = report::json(run, driver, &args.sql, args.concurrency);
         if let Some(obj) = v.as_object_mut() {
             obj.insert("runtime".to_owned(), args.runtime.name().into());
-            let threads = args.threads.unwrap_or(args.runtime.default_threads());
-            obj.insert("threads".to_owned(), threads.into());
+            obj.insert("threads".to_owned(), threads(args).into());
         }
         println!("{v}");
     } else {

@@ -28,13 +28,13 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
 }
 
 /// Which tokio scheduler a load-generating subcommand (`bench`) runs its tasks on
-/// (`--runtime`). `docs/throughput.md` has the measurements behind the default.
+/// (`--runtime`). `docs/throughput.md` has the measurements behind the default
+/// (`current-thread`, one runtime per core).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Flavor {
-    /// tokio's `current_thread` scheduler: the tasks of one runtime share one thread, and a
-    /// statement's answer wakes its task on that same thread (no cross-thread wake-up, no
-    /// work stealing). With `--threads N`, N such runtimes, each on its own thread, the
-    /// tasks dealt among them.
+    /// tokio's `current_thread` scheduler, one runtime per thread (`--threads`), the tasks
+    /// dealt among them: a task never moves, and a statement's answer wakes it on the thread
+    /// that polls its socket (no work stealing, no worker unparked to run it).
     CurrentThread,
     /// tokio's multi-thread (work-stealing) scheduler with `--threads` workers.
     MultiThread,
@@ -48,13 +48,16 @@ impl Flavor {
         }
     }
 
-    /// The thread count when `--threads` is not given: one for `current-thread`, two workers
-    /// (the machine the figures come from) for `multi-thread`.
-    pub(crate) fn default_threads(self) -> usize {
+    /// The thread count when `--threads` is not given, for `tasks` tasks: for
+    /// `current-thread`, one runtime per core (the cores this process may use), never more
+    /// than there are tasks; for `multi-thread`, one worker per core.
+    pub(crate) fn default_threads(self, tasks: usize) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         match self {
-            Flavor::CurrentThread => 1,
-            Flavor::MultiThread => 2,
+            Flavor::CurrentThread => cores.min(tasks).max(1),
+            Flavor::MultiThread => cores,
         }
+        .min(MAX_THREADS)
     }
 }
 

@@ -233,12 +233,15 @@ fn bench_autoreconnect_driver_runs() {
     assert!(json["qps"].as_f64().unwrap() > 0.0);
 }
 
-/// Every runtime choice runs the same workload to the end: one runtime, several
-/// single-threaded ones (tasks dealt among them), and the work-stealing one.
+/// Every runtime choice runs the same workload to the end: one single-threaded runtime,
+/// several (tasks dealt among them; by default one per core, at most one per task), and the
+/// work-stealing one (by default one worker per core).
 #[test]
 fn bench_runtime_choices_run() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     for (runtime, threads) in [
         ("current-thread", None),
+        ("current-thread", Some("1")),
         ("current-thread", Some("3")),
         ("multi-thread", None),
         ("multi-thread", Some("1")),
@@ -264,8 +267,8 @@ fn bench_runtime_choices_run() {
         assert_eq!(json["runtime"], runtime);
         let expect: u64 = match (runtime, threads) {
             (_, Some(n)) => n.parse().unwrap(),
-            ("current-thread", None) => 1,
-            _ => 2,
+            ("current-thread", None) => cores.min(4),
+            _ => cores,
         };
         assert_eq!(json["threads"], expect, "{args:?}");
         assert_eq!(json["errors"], 0, "{args:?}: {json}");
