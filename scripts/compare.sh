@@ -192,7 +192,9 @@ fault() {
 # run NAME DIR CLOCK COMMAND...: runs the client in the background while applying the schedule;
 # its files go to DIR.
 # CLOCK `stderr`: the client prints `t0_epoch_ms=N` on stderr when its clock starts, and the
-# schedule counts from there; `launch`: it counts from the launch.
+# schedule counts from there; `launch`: it counts from the launch (for a mysql-lb build
+# without --print-t0, whose clock starts after its first connect: tens to hundreds of ms late,
+# so its phases start that much late too).
 run() {
   local name=$1 dir=$2 clock=$3; shift 3
   mkdir -p "$dir"
@@ -206,7 +208,8 @@ run() {
   timeout -k 5 $((DURATION + 40)) python3 "$WORK/cputime.py" "$dir/cpu_s" \
     "$@" --samples "$dir/samples.csv" >"$dir/stdout" 2>"$dir/stderr" &
   CLIENT_PID=$!
-  # The Java client says when its clock starts; the JVM takes a while to get there.
+  # The client says when its clock starts; the JVM takes a while to get there, and mysql-lb
+  # bench connects once first.
   local t0=$launched
   if [[ $clock == stderr ]]; then
     for _ in $(seq 200); do
@@ -235,19 +238,25 @@ LB_URL="mysql://lb:$PASSWORD@$HOSTS/?connect_timeout=${CONNECT_TIMEOUT_MS}ms&soc
 HA_URL="mysql://lb:$PASSWORD@127.0.0.1:$HAPORT/?connect_timeout=${CONNECT_TIMEOUT_MS}ms&socket_timeout=${SOCKET_TIMEOUT_MS}ms"
 CJ_URL="jdbc:mariadb:loadbalance://$HOSTS/?connectTimeout=$CONNECT_TIMEOUT_MS&socketTimeout=$SOCKET_TIMEOUT_MS"
 BENCH=(--concurrency "$CONCURRENCY" --duration "${DURATION}s" --sql "$SQL")
+# mysql-lb bench --print-t0 (hidden) says when the clock of its samples starts.
+CLOCK=launch
+if "$BIN" bench --print-t0 --help >/dev/null 2>&1; then
+  CLOCK=stderr
+  BENCH+=(--print-t0)
+fi
 
 runs=()
 for r in $(seq "$RUNS"); do
   for c in $CLIENTS; do
     d="$WORK/$c.$r"
     case $c in
-      mysql_lb) run "$c" "$d" launch "$BIN" bench "$LB_URL" --driver lb "${BENCH[@]}" ;;
-      mysql_lb-mt) run "$c" "$d" launch "$BIN" bench "$LB_URL" --driver lb \
+      mysql_lb) run "$c" "$d" "$CLOCK" "$BIN" bench "$LB_URL" --driver lb "${BENCH[@]}" ;;
+      mysql_lb-mt) run "$c" "$d" "$CLOCK" "$BIN" bench "$LB_URL" --driver lb \
         --runtime multi-thread "${BENCH[@]}" ;;
-      mysql_async) run "$c" "$d" launch "$BIN" bench "$LB_URL" --driver mysql-async "${BENCH[@]}" ;;
-      autoReconnect) run "$c" "$d" launch "$BIN" bench "$LB_URL" --driver autoreconnect \
+      mysql_async) run "$c" "$d" "$CLOCK" "$BIN" bench "$LB_URL" --driver mysql-async "${BENCH[@]}" ;;
+      autoReconnect) run "$c" "$d" "$CLOCK" "$BIN" bench "$LB_URL" --driver autoreconnect \
         --max-reconnects 3 --initial-timeout 2s "${BENCH[@]}" ;;
-      haproxy) run "$c" "$d" launch "$BIN" bench "$HA_URL" --driver lb "${BENCH[@]}" ;;
+      haproxy) run "$c" "$d" "$CLOCK" "$BIN" bench "$HA_URL" --driver lb "${BENCH[@]}" ;;
       connector-j)
         run "$c" "$d" stderr env LB_PASSWORD="$PASSWORD" java -cp "$CJ_JAR:$WORK/classes" LbBench \
           --url "$CJ_URL" --user lb --threads "$CONCURRENCY" --duration "$DURATION" --sql "$SQL"

@@ -66,6 +66,10 @@ pub(crate) struct Args {
     /// task). --threads 1 with current-thread: the least CPU per statement, at most one core.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Print `bench: t0_epoch_ms=N` on stderr when the run's clock starts (the samples' t_ms
+    /// count from it), for scripts that time faults from it (scripts/compare.sh).
+    #[arg(long, hide = true)]
+    print_t0: bool,
     /// autoreconnect: sleep between attempts (Connector/J's initialTimeout; default 2 s there,
     /// 5 s in the article this emulates).
     #[arg(long, default_value = "5s", value_parser = input::duration)]
@@ -217,6 +221,7 @@ async fn bench(args: Args, user_opts: Option<LbOpts>, spread: input::Spread) -> 
         sandbox,
         label: format!("bench {}", args.driver.name()),
         spread,
+        print_t0: args.print_t0,
     };
     // The plan owns the sandbox: its servers stop when the run is over.
     let run = workload::run(plan).await;

@@ -20,7 +20,8 @@ pub(crate) enum Kind {
     /// Connector/J's autoReconnect=true, emulated (sleeps between reconnects).
     Autoreconnect,
     /// Plain mysql_async: task i keeps one Conn to host i mod N, no balancing and no failover
-    /// (a lost connection is dialled again to the same host); connect_timeout and
+    /// (a lost connection is dialled again to the same host; after 3 failed connects in a
+    /// row, 100 ms later, as compare/java/LbBench.java does); connect_timeout and
     /// socket_timeout bound each step as in the other drivers.
     #[value(name = "mysql-async")]
     #[serde(rename = "mysql_async")]
@@ -56,9 +57,23 @@ enum Inner {
     /// (Boxed: a handle is far larger than the emulation's state.)
     Lb(LbOpts, Option<Box<LoadBalancedConnection>>),
     Auto(AutoReconnect),
-    /// The host index, and the connection once made.
-    Raw(LbOpts, usize, Option<mysql_async::Conn>),
+    Raw(Raw),
 }
+
+/// The plain `mysql_async` driver's state.
+struct Raw {
+    opts: LbOpts,
+    /// Index of its host in the run's host list.
+    host: usize,
+    conn: Option<mysql_async::Conn>,
+    /// Failed connects in a row.
+    failed_connects: u32,
+}
+
+/// Failed connects in a row after which the plain driver waits before the next one.
+const CONNECT_FAILURES_BEFORE_PAUSE: u32 = 3;
+/// How long it waits then.
+const CONNECT_PAUSE: Duration = Duration::from_millis(100);
 
 impl Driver {
     /// Driver for task number `task` (the plain `mysql_async` driver uses it to pick a host).
@@ -71,10 +86,12 @@ impl Driver {
                 reconnect.max_reconnects,
                 reconnect.initial_timeout,
             )),
-            Kind::MysqlAsync => {
-                let i = task % hosts.len().max(1);
-                Inner::Raw(opts, i, None)
-            }
+            Kind::MysqlAsync => Inner::Raw(Raw {
+                opts,
+                host: task % hosts.len().max(1),
+                conn: None,
+                failed_connects: 0,
+            }),
         };
         Driver { inner, hosts }
     }
@@ -109,10 +126,9 @@ impl Driver {
                     result.map_err(|e| e.to_string()),
                 )
             }
-            Inner::Raw(opts, i, slot) => {
-                let i = *i;
-                let result = raw_query(opts, &hosts[i], slot, sql).await;
-                (Some(i as u16), result.map_err(|e| e.to_string()))
+            Inner::Raw(raw) => {
+                let result = raw.query(&hosts[raw.host], sql).await;
+                (Some(raw.host as u16), result.map_err(|e| e.to_string()))
             }
         }
     }
@@ -120,10 +136,12 @@ impl Driver {
     pub(crate) async fn disconnect(self) {
         match self.inner {
             Inner::Lb(_, Some(conn)) => conn.disconnect().await,
-            Inner::Lb(_, None) | Inner::Raw(_, _, None) => {}
+            Inner::Lb(_, None) => {}
             Inner::Auto(a) => a.disconnect().await,
-            Inner::Raw(_, _, Some(conn)) => {
-                let _ = conn.disconnect().await;
+            Inner::Raw(raw) => {
+                if let Some(conn) = raw.conn {
+                    let _ = conn.disconnect().await;
+                }
             }
         }
     }
@@ -135,37 +153,48 @@ fn index(hosts: &[HostAddr], h: Option<&HostAddr>) -> Option<u16> {
     hosts.iter().position(|x| x == h).map(|i| i as u16)
 }
 
-/// One statement on a plain `mysql_async` connection to `host`, dialled first if there is
-/// none; a connection that failed or timed out is dropped (never reused).
-async fn raw_query(
-    opts: &LbOpts,
-    host: &HostAddr,
-    slot: &mut Option<mysql_async::Conn>,
-    sql: &str,
-) -> Result<(), mysql_async::Error> {
-    let mut conn = match slot.take() {
-        Some(c) => c,
-        None => {
-            let connect = mysql_async::Conn::new(opts.mysql_opts(host));
-            match tokio::time::timeout(opts.connect_timeout(), connect).await {
-                Ok(c) => c?,
-                Err(_) => return Err(timed_out(host, "connect")),
+impl Raw {
+    /// One statement on the connection to `host`, dialled first if there is none; a
+    /// connection that failed or timed out is dropped (never reused).
+    async fn query(&mut self, host: &HostAddr, sql: &str) -> Result<(), mysql_async::Error> {
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => {
+                if self.failed_connects >= CONNECT_FAILURES_BEFORE_PAUSE {
+                    tokio::time::sleep(CONNECT_PAUSE).await;
+                    self.failed_connects = 0;
+                }
+                let connect = mysql_async::Conn::new(self.opts.mysql_opts(host));
+                let made = match tokio::time::timeout(self.opts.connect_timeout(), connect).await {
+                    Ok(made) => made,
+                    Err(_) => Err(timed_out(host, "connect")),
+                };
+                match made {
+                    Ok(c) => {
+                        self.failed_connects = 0;
+                        c
+                    }
+                    Err(e) => {
+                        self.failed_connects += 1;
+                        return Err(e);
+                    }
+                }
             }
+        };
+        let result = match self.opts.socket_timeout() {
+            Some(bound) => match tokio::time::timeout(bound, conn.query_drop(sql)).await {
+                Ok(r) => r,
+                // Cancelled mid-statement: the connection must not be reused.
+                Err(_) => return Err(timed_out(host, "statement")),
+            },
+            None => conn.query_drop(sql).await,
+        };
+        match &result {
+            Err(e) if failure::is_connection_error(e) => {}
+            _ => self.conn = Some(conn),
         }
-    };
-    let result = match opts.socket_timeout() {
-        Some(bound) => match tokio::time::timeout(bound, conn.query_drop(sql)).await {
-            Ok(r) => r,
-            // Cancelled mid-statement: the connection must not be reused.
-            Err(_) => return Err(timed_out(host, "statement")),
-        },
-        None => conn.query_drop(sql).await,
-    };
-    match &result {
-        Err(e) if failure::is_connection_error(e) => {}
-        _ => *slot = Some(conn),
+        result
     }
-    result
 }
 
 fn timed_out(host: &HostAddr, step: &str) -> mysql_async::Error {

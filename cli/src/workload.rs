@@ -38,6 +38,9 @@ pub(crate) struct Plan {
     pub(crate) label: String,
     /// Where the load tasks run (the current runtime, or several; `input::Runtimes`).
     pub(crate) spread: Spread,
+    /// Print `bench: t0_epoch_ms=N` on stderr when the clock of the samples starts (for
+    /// scripts that time faults from it: `scripts/compare.sh`).
+    pub(crate) print_t0: bool,
 }
 
 /// Counters the progress bar reads. Each task adds its counts every [`LIVE_BATCH`]
@@ -67,6 +70,12 @@ pub(crate) async fn run(plan: Plan) -> Run {
     // Subscribed before the start: every event of the run is seen.
     let collector = marks::Collector::start();
     let started = SystemTime::now();
+    if plan.print_t0 {
+        let ms = started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        eprintln!("bench: t0_epoch_ms={ms}");
+    }
     let start = Instant::now();
     let deadline = start + plan.duration;
     let events = Arc::new(Mutex::new(Vec::new()));
