@@ -7,6 +7,8 @@
 #   RUNS=5 ...                         # runs per client (rounds of one run per client)
 #   COMPARE_KEEP=1 ...                 # keep the samples, logs and events of each run
 #   MYSQL_LB_BIN=path/to/mysql-lb ...  # that build instead of building this tree (before/after)
+#   MYSQL_LB_ARGS="--threads 1" ...    # more `mysql-lb bench` options for the mysql_lb row
+#                                      # (e.g. another --runtime/--threads; docs/throughput.md)
 #
 # Each client runs RUNS times, in rounds (mysql_lb, autoReconnect, haproxy, connector-j, then
 # again), one run at a time, never two side by side. The first table (compare/analyze.py) has
@@ -23,7 +25,8 @@
 #
 # The four clients, with the same bounds: 1 s to connect, 2 s per statement.
 #   mysql_lb       mysql-lb bench --driver lb over the three servers
-#                  (mysql://...?connect_timeout=1s&socket_timeout=2s, other options default)
+#                  (mysql://...?connect_timeout=1s&socket_timeout=2s, other options default;
+#                  the bench's default runtime: one current_thread runtime per core)
 #   autoReconnect  mysql-lb bench --driver autoreconnect (the emulation of Connector/J's
 #                  autoReconnect=true), same URL, with Connector/J's documented defaults
 #                  maxReconnects 3 and initialTimeout 2 s (--initial-timeout 2s)
@@ -238,6 +241,7 @@ LB_URL="mysql://lb:$PASSWORD@$HOSTS/?connect_timeout=${CONNECT_TIMEOUT_MS}ms&soc
 HA_URL="mysql://lb:$PASSWORD@127.0.0.1:$HAPORT/?connect_timeout=${CONNECT_TIMEOUT_MS}ms&socket_timeout=${SOCKET_TIMEOUT_MS}ms"
 CJ_URL="jdbc:mariadb:loadbalance://$HOSTS/?connectTimeout=$CONNECT_TIMEOUT_MS&socketTimeout=$SOCKET_TIMEOUT_MS"
 BENCH=(--concurrency "$CONCURRENCY" --duration "${DURATION}s" --sql "$SQL")
+read -r -a LB_EXTRA <<<"${MYSQL_LB_ARGS:-}"
 # mysql-lb bench --print-t0 (hidden) says when the clock of its samples starts.
 CLOCK=launch
 if "$BIN" bench --print-t0 --help >/dev/null 2>&1; then
@@ -250,7 +254,8 @@ for r in $(seq "$RUNS"); do
   for c in $CLIENTS; do
     d="$WORK/$c.$r"
     case $c in
-      mysql_lb) run "$c" "$d" "$CLOCK" "$BIN" bench "$LB_URL" --driver lb "${BENCH[@]}" ;;
+      mysql_lb) run "$c" "$d" "$CLOCK" "$BIN" bench "$LB_URL" --driver lb "${BENCH[@]}" \
+        "${LB_EXTRA[@]}" ;;
       mysql_lb-mt) run "$c" "$d" "$CLOCK" "$BIN" bench "$LB_URL" --driver lb \
         --runtime multi-thread "${BENCH[@]}" ;;
       mysql_async) run "$c" "$d" "$CLOCK" "$BIN" bench "$LB_URL" --driver mysql-async "${BENCH[@]}" ;;
