@@ -13,6 +13,7 @@ use mysql_lb_sandbox::Sandbox;
 use crate::autoreconnect::DEFAULT_MAX_RECONNECTS;
 use crate::driver::{Kind, Reconnect};
 use crate::faults::{self, Fault};
+use crate::input::{Flavor, MAX_THREADS, Runtimes};
 use crate::plot::{self, COLORS, Series};
 use crate::recorder::Run;
 use crate::workload::{self, Plan};
@@ -55,6 +56,20 @@ pub(crate) struct Args {
     /// autoreconnect: connect attempts per host before giving up (Connector/J's maxReconnects).
     #[arg(long, default_value_t = DEFAULT_MAX_RECONNECTS)]
     max_reconnects: u32,
+    /// The tokio runtime the tasks run on. current-thread: --threads single-threaded runtimes,
+    /// each on its own thread, the tasks dealt among them; a task never leaves its thread and
+    /// an answer wakes it where it runs. multi-thread: tokio's work-stealing scheduler with
+    /// --threads workers. See docs/throughput.md for what each costs.
+    #[arg(long, value_enum, default_value_t = Flavor::CurrentThread)]
+    runtime: Flavor,
+    /// Threads for --runtime: default one per core (for current-thread, at most one per
+    /// task). --threads 1 with current-thread: the least CPU per statement, at most one core.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Print `bench: t0_epoch_ms=N` on stderr when the run's clock starts (the samples' t_ms
+    /// count from it), for scripts that time faults from it (scripts/compare.sh).
+    #[arg(long, hide = true)]
+    print_t0: bool,
     /// autoreconnect: sleep between attempts (Connector/J's initialTimeout; default 2 s there,
     /// 5 s in the article this emulates).
     #[arg(long, default_value = "5s", value_parser = input::duration)]
@@ -83,17 +98,25 @@ pub(crate) fn run(args: Args) -> Outcome {
         },
         (None, _) => None,
     };
-    let rt = match input::runtime() {
-        Ok(rt) => rt,
+    let threads = threads(&args);
+    let rts = match Runtimes::build(args.runtime, threads) {
+        Ok(rts) => rts,
         Err(out) => return out,
     };
-    rt.block_on(async {
+    let spread = rts.spread();
+    rts.main.block_on(async {
         tokio::select! {
-            out = bench(args, user_opts) => out,
+            out = bench(args, user_opts, spread) => out,
             // Dropping the bench future drops the sandbox, which stops its servers.
             _ = tokio::signal::ctrl_c() => Outcome::Failed("interrupted".to_owned()),
         }
     })
+}
+
+/// The runtime's thread count: --threads, or the default for --runtime and the task count.
+fn threads(args: &Args) -> usize {
+    args.threads
+        .unwrap_or_else(|| args.runtime.default_threads(args.concurrency))
 }
 
 fn check(args: &Args) -> Result<(), String> {
@@ -117,6 +140,11 @@ fn check(args: &Args) -> Result<(), String> {
         }
         None if args.url.is_none() => return Err("give a URL, or --sandbox N".to_owned()),
         _ => {}
+    }
+    if let Some(n) = args.threads
+        && (n == 0 || n > MAX_THREADS)
+    {
+        return Err(format!("--threads {n}: use 1 to {MAX_THREADS}"));
     }
     if args.max_reconnects == 0 {
         return Err("--max-reconnects must be at least 1".to_owned());
@@ -149,7 +177,7 @@ pub(crate) fn sandbox_opts(sb: &Sandbox, url: Option<&str>) -> Result<LbOpts, Ou
     input::lb_opts(&with_query(&sb.url(), url.unwrap_or("")))
 }
 
-async fn bench(args: Args, user_opts: Option<LbOpts>) -> Outcome {
+async fn bench(args: Args, user_opts: Option<LbOpts>, spread: input::Spread) -> Outcome {
     let sandbox = match args.sandbox {
         Some(n) => match Sandbox::start(n).await {
             Ok(sb) => Some(Arc::new(sb)),
@@ -192,6 +220,8 @@ async fn bench(args: Args, user_opts: Option<LbOpts>) -> Outcome {
         faults: resolved,
         sandbox,
         label: format!("bench {}", args.driver.name()),
+        spread,
+        print_t0: args.print_t0,
     };
     // The plan owns the sandbox: its servers stop when the run is over.
     let run = workload::run(plan).await;
@@ -218,7 +248,12 @@ fn finish(args: &Args, run: &Run) -> Outcome {
         }
     }
     if args.json {
-        println!("{}", report::json(run, driver, &args.sql, args.concurrency));
+        let mut v = report::json(run, driver, &args.sql, args.concurrency);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("runtime".to_owned(), args.runtime.name().into());
+            obj.insert("threads".to_owned(), threads(args).into());
+        }
+        println!("{v}");
     } else {
         print!("{}", report::text(run, driver));
         for (what, path) in [("chart", &args.plot), ("samples", &args.samples)] {

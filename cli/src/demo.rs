@@ -156,6 +156,8 @@ async fn demo(args: &Args) -> Outcome {
             faults,
             sandbox: Some(sb),
             label: format!("demo {}", driver.name()),
+            spread: input::Spread::default(),
+            print_t0: false,
         };
         let run = workload::run(plan).await;
         eprintln!("demo: {} run done", driver.name());

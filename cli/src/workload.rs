@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::driver::{Driver, Kind, Reconnect};
 use crate::faults::{self, Fault};
+use crate::input::Spread;
 use crate::marks;
 use crate::recorder::{Run, Sample};
 
@@ -35,15 +36,24 @@ pub(crate) struct Plan {
     pub(crate) sandbox: Option<Arc<Sandbox>>,
     /// Shown before the progress bar.
     pub(crate) label: String,
+    /// Where the load tasks run (the current runtime, or several; `input::Runtimes`).
+    pub(crate) spread: Spread,
+    /// Print `bench: t0_epoch_ms=N` on stderr when the clock of the samples starts (for
+    /// scripts that time faults from it: `scripts/compare.sh`).
+    pub(crate) print_t0: bool,
 }
 
-/// Counters the progress bar reads.
+/// Counters the progress bar reads. Each task adds its counts every [`LIVE_BATCH`]
+/// statements (and at its end) rather than after each one: a shared counter bumped from every
+/// thread on every statement is a cache line passed between cores.
 #[derive(Default)]
 struct Live {
     statements: AtomicU64,
     errors: AtomicU64,
 }
 
+/// Statements a task counts locally before adding them to [`Live`].
+const LIVE_BATCH: u64 = 64;
 /// How long a task's disconnect may take at the end (a host may be stopped by then).
 const DISCONNECT_BOUND: Duration = Duration::from_secs(2);
 /// How long a fault action still running at the end may take to finish.
@@ -60,6 +70,12 @@ pub(crate) async fn run(plan: Plan) -> Run {
     // Subscribed before the start: every event of the run is seen.
     let collector = marks::Collector::start();
     let started = SystemTime::now();
+    if plan.print_t0 {
+        let ms = started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        eprintln!("bench: t0_epoch_ms={ms}");
+    }
     let start = Instant::now();
     let deadline = start + plan.duration;
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -69,10 +85,11 @@ pub(crate) async fn run(plan: Plan) -> Run {
     });
     let sql: Arc<str> = plan.sql.as_str().into();
     let tasks: Vec<_> = (0..plan.concurrency)
-        .map(|_| {
-            let driver = Driver::new(plan.driver, plan.opts.clone(), plan.reconnect);
-            let (sql, hosts, live) = (sql.clone(), hosts.clone(), live.clone());
-            tokio::spawn(task(driver, sql, hosts, live, start, deadline))
+        .map(|i| {
+            let driver = Driver::new(plan.driver, plan.opts.clone(), plan.reconnect, i);
+            let (sql, live) = (sql.clone(), live.clone());
+            plan.spread
+                .spawn(i, task(driver, sql, live, start, deadline))
         })
         .collect();
     let bar = progress(&plan, live.clone(), start);
@@ -112,49 +129,75 @@ pub(crate) async fn run(plan: Plan) -> Run {
 async fn task(
     mut driver: Driver,
     sql: Arc<str>,
-    hosts: Vec<String>,
     live: Arc<Live>,
     start: Instant,
     deadline: Instant,
 ) -> Vec<Sample> {
     let mut samples = Vec::new();
-    let index = |h: &mysql_lb::HostAddr| {
-        let name = h.to_string();
-        hosts.iter().position(|x| *x == name).map(|i| i as u16)
+    // One timer for the whole run, registered once, rather than a `timeout_at` (a timer entry
+    // added and removed) per statement.
+    let end = tokio::time::sleep_until(deadline);
+    tokio::pin!(end);
+    let (mut done, mut failed) = (0u64, 0u64);
+    let flush = |done: &mut u64, failed: &mut u64| {
+        live.statements
+            .fetch_add(std::mem::take(done), Ordering::Relaxed);
+        live.errors
+            .fetch_add(std::mem::take(failed), Ordering::Relaxed);
     };
+    // One clock read per statement: a statement's end is the next one's start (the loop
+    // does little in between), except after the samples grew (a copy of the whole vector,
+    // which must not count in the next statement's latency).
+    let mut t0 = Instant::now();
     loop {
-        let t0 = Instant::now();
         if t0 >= deadline {
             break;
         }
         let start_us = (t0 - start).as_micros() as u64;
-        match tokio::time::timeout_at(deadline, driver.run(&sql)).await {
-            Ok((host, result)) => {
-                live.statements.fetch_add(1, Ordering::Relaxed);
+        let outcome = tokio::select! {
+            biased;
+            out = driver.run(&sql) => Some(out),
+            () = &mut end => None,
+        };
+        let t1 = Instant::now();
+        let latency_us = (t1 - t0).as_micros() as u64;
+        t0 = t1;
+        match outcome {
+            Some((host, result)) => {
+                done += 1;
                 if result.is_err() {
-                    live.errors.fetch_add(1, Ordering::Relaxed);
+                    failed += 1;
                 }
+                if done >= LIVE_BATCH || failed > 0 {
+                    flush(&mut done, &mut failed);
+                }
+                let grows = samples.len() == samples.capacity();
                 samples.push(Sample {
                     start_us,
-                    latency_us: t0.elapsed().as_micros() as u64,
+                    latency_us,
                     ok: result.is_ok(),
                     unfinished: false,
-                    host: host.as_ref().and_then(index),
+                    host,
                 });
+                if grows {
+                    t0 = Instant::now();
+                }
             }
-            Err(_) => {
+            None => {
                 samples.push(Sample {
                     start_us,
-                    latency_us: t0.elapsed().as_micros() as u64,
+                    latency_us,
                     ok: false,
                     unfinished: true,
                     host: None,
                 });
+                flush(&mut done, &mut failed);
                 // The connection was cut mid-operation: drop it, do not reuse it.
                 return samples;
             }
         }
     }
+    flush(&mut done, &mut failed);
     let _ = tokio::time::timeout(DISCONNECT_BOUND, driver.disconnect()).await;
     samples
 }

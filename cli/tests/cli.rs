@@ -233,6 +233,91 @@ fn bench_autoreconnect_driver_runs() {
     assert!(json["qps"].as_f64().unwrap() > 0.0);
 }
 
+/// Every runtime choice runs the same workload to the end: one single-threaded runtime,
+/// several (tasks dealt among them; by default one per core, at most one per task), and the
+/// work-stealing one (by default one worker per core).
+#[test]
+fn bench_runtime_choices_run() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    for (runtime, threads) in [
+        ("current-thread", None),
+        ("current-thread", Some("1")),
+        ("current-thread", Some("3")),
+        ("multi-thread", None),
+        ("multi-thread", Some("1")),
+    ] {
+        let url = shared_url();
+        let mut args = vec![
+            "bench",
+            &url,
+            "-c",
+            "4",
+            "-d",
+            "1s",
+            "--json",
+            "--runtime",
+            runtime,
+        ];
+        if let Some(n) = threads {
+            args.extend(["--threads", n]);
+        }
+        let out = run(&args);
+        assert_eq!(code(&out), Some(0), "{args:?}: {}", text(&out.stderr));
+        let json = json_of(&out);
+        assert_eq!(json["runtime"], runtime);
+        let expect: u64 = match (runtime, threads) {
+            (_, Some(n)) => n.parse().unwrap(),
+            ("current-thread", None) => cores.min(4),
+            _ => cores,
+        };
+        assert_eq!(json["threads"], expect, "{args:?}");
+        assert_eq!(json["errors"], 0, "{args:?}: {json}");
+        assert!(json["qps"].as_f64().unwrap() > 0.0, "{args:?}: {json}");
+    }
+    for bad in ["0", "100000"] {
+        let out = run(&["bench", &shared_url(), "-d", "1s", "--threads", bad]);
+        assert_eq!(
+            code(&out),
+            Some(2),
+            "--threads {bad}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("--threads"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let out = run(&["bench", &shared_url(), "-d", "1s", "--runtime", "fibers"]);
+    assert_eq!(code(&out), Some(2), "{}", text(&out.stderr));
+}
+
+/// The plain mysql_async driver: task i on host i mod N, so with two tasks and two hosts
+/// both hosts serve.
+#[test]
+fn bench_plain_mysql_async_driver_runs() {
+    let out = run(&[
+        "bench",
+        &shared_url(),
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--json",
+        "--driver",
+        "mysql-async",
+    ]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(json["driver"], "mysql_async");
+    assert_eq!(json["errors"], 0, "{json}");
+    let per_host = json["per_host"].as_object().expect("per_host object");
+    assert_eq!(per_host.len(), 2, "{json}");
+    for (host, s) in per_host {
+        assert!(s["statements"].as_u64().unwrap() > 0, "{host}: {json}");
+    }
+}
+
 #[test]
 fn bench_samples_csv_and_png_chart() {
     let dir = std::env::temp_dir().join(format!("mysql-lb-cli-{}", std::process::id()));

@@ -215,8 +215,9 @@ fn bench_lists_events_and_marks_them_on_the_chart() {
     std::fs::create_dir_all(&dir).unwrap();
     let svg = dir.join("out.svg");
     // Every task rebalances every 20 statements, so the killed server is seen at once
-    // whichever servers the two tasks were on. No hedging: on a busy machine its moves add
-    // marks that can crowd the kill's label off the chart.
+    // whichever servers the two tasks were on. No hedged reads: on a loaded machine a slow
+    // first read on a fresh server can lose a hedge and blacklist that host before the kill,
+    // and this test is about the kill's events.
     let out = run(&[
         "bench",
         "?autocommit_threshold=20&connect_timeout=1s&hedge=false",
