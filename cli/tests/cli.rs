@@ -216,19 +216,7 @@ fn bench_json_has_the_documented_fields() {
 
 #[test]
 fn bench_autoreconnect_driver_runs() {
-    let out = run(&[
-        "bench",
-        &shared_url(),
-        "-c",
-        "2",
-        "-d",
-        "1s",
-        "--json",
-        "--driver",
-        "autoreconnect",
-    ]);
-    assert_eq!(code(&out), Some(0), "{}", text(&out.stderr));
-    let json = json_of(&out);
+    let json = bench_json("autoreconnect");
     assert_eq!(json["driver"], "autoreconnect");
     assert!(json["qps"].as_f64().unwrap() > 0.0);
 }
@@ -292,10 +280,9 @@ fn bench_runtime_choices_run() {
     assert_eq!(code(&out), Some(2), "{}", text(&out.stderr));
 }
 
-/// The plain mysql_async driver: task i on host i mod N, so with two tasks and two hosts
-/// both hosts serve.
-#[test]
-fn bench_plain_mysql_async_driver_runs() {
+/// `mysql-lb bench --driver <driver> --json`, 2 tasks for 1 s on the shared servers; it must
+/// exit 0.
+fn bench_json(driver: &str) -> Value {
     let out = run(&[
         "bench",
         &shared_url(),
@@ -305,10 +292,17 @@ fn bench_plain_mysql_async_driver_runs() {
         "1s",
         "--json",
         "--driver",
-        "mysql-async",
+        driver,
     ]);
     assert_eq!(code(&out), Some(0), "{}", text(&out.stderr));
-    let json = json_of(&out);
+    json_of(&out)
+}
+
+/// The plain mysql_async driver: task i on host i mod N, so with two tasks and two hosts
+/// both hosts serve.
+#[test]
+fn bench_plain_mysql_async_driver_runs() {
+    let json = bench_json("mysql-async");
     assert_eq!(json["driver"], "mysql_async");
     assert_eq!(json["errors"], 0, "{json}");
     let per_host = json["per_host"].as_object().expect("per_host object");

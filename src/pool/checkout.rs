@@ -133,10 +133,8 @@ impl PoolCore {
                         });
                     }
                     // Another checkout took the last room first, or the host was removed
-                    // meanwhile: wait like everyone else (the marker may come back as a
-                    // driver error or, through `establish`, as ours).
-                    Err(Error::Mysql(e)) if is_full(&e) => {}
-                    Err(Error::PoolExhausted { after, .. }) if after.is_zero() => {}
+                    // meanwhile: wait like everyone else.
+                    Err(e) if is_full(&e) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -205,9 +203,11 @@ fn full() -> mysql_async::Error {
     .into_mysql()
 }
 
-fn is_full(e: &mysql_async::Error) -> bool {
-    matches!(
-        Error::from_mysql(e),
-        Some(Error::PoolExhausted { after, .. }) if after.is_zero()
-    )
+fn is_full(e: &Error) -> bool {
+    // `establish` hands the marker back as ours; elsewhere it may still be wrapped.
+    let ours = match e {
+        Error::Mysql(e) => Error::from_mysql(e),
+        e => Some(e),
+    };
+    matches!(ours, Some(Error::PoolExhausted { after, .. }) if after.is_zero())
 }
