@@ -9,12 +9,16 @@
 //! [`StandardChecker`] says yes for I/O errors, a closed connection, protocol desyncs, timeouts,
 //! a TLS handshake the host failed (its certificate refused, no TLS offered),
 //! SQLSTATE class `08` (connection exceptions), and server errors that mean the server cannot
-//! serve: 1040 too many connections, 1053 shutdown in progress, 1077/1078/1079/1080 normal
+//! serve: 1040 too many connections, 1047 a Galera node not ready for application use (it
+//! lost quorum, or is still joining; `08S01` says so too, but the code is what Galera
+//! documents), 1053 shutdown in progress, 1077/1078/1079/1080 normal
 //! shutdown, 1129 host blocked, 1152/1184 aborted connection, 1927 connection killed, 4031 idle
 //! disconnect (MySQL 8.0.24+). It says no for access denied (1044, 1045: a bad password is not
 //! a host failure and would otherwise blacklist every host in turn), unknown database (1049),
-//! and every ordinary SQL error (syntax, constraints, deadlocks, read-only: 1290 is a policy
-//! choice, see the example on [`ExceptionChecker`]).
+//! and every ordinary SQL error (syntax, constraints, read-only: 1290 is a policy choice, see
+//! the example on [`ExceptionChecker`]; and deadlocks, 1213, which on Galera include
+//! certification conflicts: the transaction is rolled back on every node, and the host is
+//! fine).
 //!
 //! Two server errors carry a class-`08` SQLSTATE without saying anything about the host:
 //! 1644, an error the user's own SQL raised with `SIGNAL` (a procedure may well signal
@@ -61,7 +65,9 @@ where
 
 /// Server error codes that mean the server cannot serve this client now.
 const HOST_CODES: &[u16] = &[
-    1040, 1053, 1077, 1078, 1079, 1080, 1129, 1152, 1184, 1927, 4031,
+    1040,
+    crate::error::WSREP_NOT_READY,
+    1053, 1077, 1078, 1079, 1080, 1129, 1152, 1184, 1927, 4031,
 ];
 
 /// Server error codes whose SQLSTATE says "connection" but that are not the host's fault
@@ -140,6 +146,11 @@ mod tests {
         assert!(c.is_host_failure(&io));
         assert!(c.is_host_failure(&MyError::Driver(DriverError::ConnectionClosed)));
         assert!(c.is_host_failure(&server(1040, "08004")));
+        // A Galera node without quorum; whatever SQLSTATE a server gives it.
+        assert!(c.is_host_failure(&server(1047, "08S01")));
+        assert!(c.is_host_failure(&server(1047, "HY000")));
+        // A certification conflict: the transaction's, not the host's.
+        assert!(!c.is_host_failure(&server(1213, "40001")));
         assert!(c.is_host_failure(&server(1053, "08S01")));
         assert!(c.is_host_failure(&server(1927, "70100")));
         assert!(c.is_host_failure(&server(4031, "HY000")));

@@ -62,6 +62,25 @@ pub enum Error {
         cause: Box<mysql_async::Error>,
     },
 
+    /// The server rolled the transaction back and said so (error 1213): on a Galera cluster,
+    /// a certification conflict with a transaction another node committed first (at
+    /// `COMMIT`), or a brute-force abort by one (at any statement of the transaction); on
+    /// any server, a deadlock. Nothing of the transaction was applied, on any node, and
+    /// nothing was replayed: run the whole transaction again. The session is in autocommit
+    /// again (the server ended the transaction; a `ROLLBACK` is harmless). Not the host's
+    /// fault: it stays in rotation. With `galera_writers=single` conflicts between nodes do
+    /// not happen.
+    #[error(
+        "transaction rolled back by the cluster on {host} (a certification conflict or a \
+         deadlock: {cause}); nothing of it was applied: run it again from its start"
+    )]
+    TransactionRolledBack {
+        /// The host that answered.
+        host: HostAddr,
+        /// The server's error.
+        cause: Box<mysql_async::Error>,
+    },
+
     /// The host failed while running a statement that may write, outside a transaction. The
     /// statement was not repeated elsewhere; whether it took effect is unknown.
     #[error(
@@ -236,6 +255,24 @@ impl Error {
             },
         }
     }
+}
+
+/// The server's word that it rolled back the whole transaction: 1213 (`ER_LOCK_DEADLOCK`,
+/// which Galera also returns for a certification conflict and a brute-force abort).
+pub(crate) const ROLLED_BACK_CODE: u16 = 1213;
+
+/// Whether `err` is the server's word that it rolled the transaction back.
+pub(crate) fn is_rolled_back(err: &mysql_async::Error) -> bool {
+    matches!(err, mysql_async::Error::Server(s) if s.code == ROLLED_BACK_CODE)
+}
+
+/// A Galera node's "WSREP has not yet prepared node for application use": it lost quorum,
+/// or is still joining. A host failure (see `checker.rs`).
+pub(crate) const WSREP_NOT_READY: u16 = 1047;
+
+/// Whether `err` is a Galera node's refusal for not being ready.
+pub(crate) fn is_not_ready(err: &mysql_async::Error) -> bool {
+    matches!(err, mysql_async::Error::Server(s) if s.code == WSREP_NOT_READY)
 }
 
 /// Server errors that say "this server takes no writes now": 1290 (`--read-only`), 1792 (a

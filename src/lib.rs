@@ -56,11 +56,11 @@ pub use conn::{LoadBalancedConnection, LoadBalancedTransaction};
 pub use error::{DataOutcome, Error, HostFailures, Result, UrlError, UrlErrorKind};
 pub use observe::{Event, EventKind, metric_names, subscribe};
 pub use opts::{
-    ConnectHook, ConnectParams, DEFAULT_PORT, HookError, HostAddr, HostSpec, LbOpts, LbOptsBuilder,
-    Mode, Role, SslMode, StrategyKind, TlsOpts, option_names, parse_duration,
+    ConnectHook, ConnectParams, DEFAULT_PORT, GaleraWriters, HookError, HostAddr, HostSpec, LbOpts,
+    LbOptsBuilder, Mode, Role, SslMode, StrategyKind, TlsOpts, option_names, parse_duration,
 };
 pub use pool::{HostSnapshot, HostState, LoadBalancedPool};
 pub use random::seed_thread_rng;
-pub use replication::{ReplicationConnection, ReplicationPool};
+pub use replication::{GaleraPool, ReplicationConnection, ReplicationPool};
 pub use stats::HostStats;
 pub use strategy::{BalanceStrategy, Candidate, Candidates};

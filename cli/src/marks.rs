@@ -96,6 +96,8 @@ pub(crate) fn label(kind: &EventKind) -> String {
         EventKind::RolesChanged { .. } => "roles changed".to_owned(),
         EventKind::ReplicaLagging { host, .. } => format!("lagging {host}"),
         EventKind::ReplicaCaughtUp { host } => format!("caught up {host}"),
+        EventKind::NodeOutOfRotation { host, .. } => format!("out {host}"),
+        EventKind::NodeInRotation { host } => format!("in {host}"),
         EventKind::PoolExhausted { .. } => "pool exhausted".to_owned(),
         other => other
             .to_string()

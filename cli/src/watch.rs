@@ -1,8 +1,9 @@
 //! `mysql-lb status --watch URL`: the library's events as they happen, one line each.
 //!
 //! The watch subscribes to `mysql_lb`'s events first, then builds a [`Balancer`] over the
-//! URL's hosts (and, for a `mysql:replication://` URL, a [`ReplicationPool`], whose monitor
-//! reports role changes and lag). Every `--interval` each host gets one
+//! URL's hosts (and, for a `mysql:replication://` or `mysql:galera://` URL, a
+//! [`ReplicationPool`], whose monitor reports role changes and lag, or Galera nodes leaving
+//! and rejoining rotation). Every `--interval` each host gets one
 //! [`Balancer::check_host`] (a connect and a ping, bounded by `connect_timeout` and
 //! `ping_timeout`): a failing host is blacklisted (an event), one that answers again comes
 //! off the list (an event). Hosts are checked independently, at most one check per host at a
@@ -84,8 +85,9 @@ async fn watch_hosts(opts: LbOpts, watch: Watch) -> Outcome {
         }
     }
 
-    // A replication pool's monitor reports roles and lag; it lives as long as the watch.
-    let replication = (opts.mode() == Mode::Replication).then(|| {
+    // A replication pool's monitor reports roles and lag (node states on Galera); it lives as
+    // long as the watch.
+    let replication = matches!(opts.mode(), Mode::Replication | Mode::Galera).then(|| {
         let opts = opts.clone();
         tokio::spawn(async move {
             match ReplicationPool::new(opts).await {
@@ -283,6 +285,14 @@ pub(crate) fn event_json(event: &Event) -> Value {
         }),
         EventKind::ReplicaCaughtUp { host } => {
             json!({"kind": "replica_caught_up", "host": host.to_string()})
+        }
+        EventKind::NodeOutOfRotation { host, state } => json!({
+            "kind": "node_out_of_rotation",
+            "host": host.to_string(),
+            "state": state,
+        }),
+        EventKind::NodeInRotation { host } => {
+            json!({"kind": "node_in_rotation", "host": host.to_string()})
         }
         EventKind::PoolExhausted {
             waited,

@@ -58,7 +58,7 @@ pub(crate) use self::session::SessionState;
 pub(crate) use self::source::{Checked, Lease, Source};
 use crate::balancer::{Balancer, HostDown};
 use crate::blacklist::Blacklist;
-use crate::error::Error;
+use crate::error::{Error, is_rolled_back};
 use crate::opts::{HostAddr, LbOpts};
 use crate::stats::{HostStats, InFlight};
 
@@ -658,6 +658,13 @@ impl LoadBalancedConnection {
                 {
                     return Step::Done(Err(e));
                 }
+                if is_rolled_back(&e) {
+                    // The server ended the transaction itself: the session is in autocommit
+                    // again, and the caller must run the transaction anew.
+                    self.tx_open = false;
+                    self.rebalance_due = true;
+                    return Step::Done(Err(rolled_back(self.balancer.addr(ticket.host), e)));
+                }
                 if !judge(
                     &self.balancer,
                     ticket.host,
@@ -1118,6 +1125,15 @@ fn loss_kind(cause: &mysql_async::Error) -> &'static str {
     }
 }
 
+/// The caller's error for the server's word that it rolled the transaction back.
+fn rolled_back(host: &HostAddr, cause: mysql_async::Error) -> mysql_async::Error {
+    Error::TransactionRolledBack {
+        host: host.clone(),
+        cause: Box::new(cause),
+    }
+    .into_mysql()
+}
+
 /// Judges a failed statement on host `host`: `true` when the connection is lost. Blames the
 /// host as the module docs of [`crate::balancer`] say: the server's own word at once, a lost
 /// connection only once a new connect fails too.
@@ -1182,6 +1198,10 @@ impl Detached {
             .stats
             .record_statement_error();
         let host = self.ticket.host;
+        if is_rolled_back(&e) {
+            // The handle reads the session's state from the next statement's answer.
+            return rolled_back(self.balancer.addr(host), e);
+        }
         if !judge(&self.balancer, host, disconnected, &e, self.host_down) {
             return e;
         }

@@ -103,6 +103,19 @@ pub enum EventKind {
         /// The replica.
         host: HostAddr,
     },
+    /// A Galera node left rotation: it is not Synced in a Primary component (or does not
+    /// answer). Sent again when its state changes while out.
+    NodeOutOfRotation {
+        /// The node.
+        host: HostAddr,
+        /// What it said: `non-Primary`, `Joining`, `Donor/Desynced`, `not answering`…
+        state: String,
+    },
+    /// A Galera node is Synced in a Primary component again and back in rotation.
+    NodeInRotation {
+        /// The node.
+        host: HostAddr,
+    },
     /// A pool had no connection to give within `acquire_timeout`.
     PoolExhausted {
         /// How long the checkout waited.
@@ -143,6 +156,10 @@ impl fmt::Display for EventKind {
                 None => write!(f, "replica lagging: {host} (replication stopped)"),
             },
             EventKind::ReplicaCaughtUp { host } => write!(f, "replica caught up: {host}"),
+            EventKind::NodeOutOfRotation { host, state } => {
+                write!(f, "node out of rotation: {host} ({state})")
+            }
+            EventKind::NodeInRotation { host } => write!(f, "node back in rotation: {host}"),
             EventKind::PoolExhausted {
                 waited,
                 hosts,

@@ -62,6 +62,47 @@ pub enum Mode {
     Failover,
     /// Sources take writes, replicas serve reads (`mysql:replication://`).
     Replication,
+    /// The nodes of a Galera cluster: each may take writes, and a monitor keeps nodes that
+    /// are not Synced in a Primary component out of rotation (`mysql:galera://`, or
+    /// `galera=true` on a load-balancing or failover URL).
+    Galera,
+}
+
+/// Which Galera nodes take writes (`galera_writers`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "lowercase")
+)]
+pub enum GaleraWriters {
+    /// One node takes every write, the same one in every process (the Synced node with the
+    /// lowest `wsrep_local_index`); the others follow it in that order when it fails. No
+    /// certification conflicts between nodes, as with ProxySQL's `max_writers=1`.
+    #[default]
+    Single,
+    /// Every Synced node takes writes, picked by the strategy. Conflicting writes on two
+    /// nodes make one of them fail at `COMMIT` ([`crate::Error::TransactionRolledBack`]).
+    All,
+}
+
+impl GaleraWriters {
+    /// Reads `single` or `all`.
+    pub fn parse(value: &str) -> Result<GaleraWriters, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "single" | "one" | "1" => Ok(GaleraWriters::Single),
+            "all" => Ok(GaleraWriters::All),
+            _ => Err(format!("`{value}` is not one of: single, all")),
+        }
+    }
+
+    /// Its name in a URL.
+    pub fn name(self) -> &'static str {
+        match self {
+            GaleraWriters::Single => "single",
+            GaleraWriters::All => "all",
+        }
+    }
 }
 
 /// Which strategy picks hosts: one of ours by name, or a user's own.
@@ -101,6 +142,11 @@ impl fmt::Debug for StrategyChoice {
 /// | `[jdbc:]mysql:loadbalance://`, `[jdbc:]mariadb:loadbalance://` | load balancing | `random` |
 /// | `jdbc:mysql://`, `[jdbc:]mysql:failover://`, `[jdbc:]mariadb:failover\|sequential://` | failover: first host first | `sequential` |
 /// | `[jdbc:]mysql:replication://`, `[jdbc:]mariadb:replication://` | sources and replicas | `random` |
+/// | `[jdbc:]mysql:galera://`, `[jdbc:]mariadb:galera://` | a Galera cluster | `random` |
+///
+/// A Connector/J or MariaDB Connector/J URL for a Galera cluster (`jdbc:mysql:loadbalance://`,
+/// `jdbc:mariadb:sequential://`) becomes a Galera one with `galera=true`; see
+/// [`crate::GaleraPool`].
 ///
 /// Hosts: `host`, `host:port` (default port 3306), `[IPv6]:port`,
 /// `address=(host=h)(port=p)(type=replica)`, `(host=h,port=p,type=source)`. In a replication
@@ -146,6 +192,8 @@ impl fmt::Debug for StrategyChoice {
 /// | `hedge_delay_min` | | `5ms` | the hedge delay's floor (the delay is the host's recent p99) |
 /// | `hedge_delay_max` | | `80ms` | the hedge delay's cap: what a hung host costs a read, plus one answer |
 /// | `role_query` | | `SELECT @@global.read_only OR @@global.innodb_read_only` | the query a replication pool's monitor runs to tell a read-only host (first column true: read-only); `innodb_read_only` is how an Aurora reader shows |
+/// | `galera` | | `false` | the hosts are the nodes of a Galera cluster (as the scheme `mysql:galera://` says): a load-balancing or failover URL becomes a Galera one |
+/// | `galera_writers` | | `single` | which Galera nodes take writes: `single` (one node, the same in every process) or `all` |
 /// | `reject_read_only` | `rejectReadOnly` | `false` | a write refused as read-only (1290, 1792, 1836) blacklists the host and discards the connection, so the next statement goes to a writable host; the caller gets `WriteNotRetried` |
 /// | `ssl_mode` | `sslMode`, `useSSL` | `disabled` | `disabled`, `preferred`, `required`, `verify_ca`, `verify_identity` (also MariaDB Connector/J's `disable`, `trust`, `verify-ca`, `verify-full`); see below |
 /// | `ssl_ca` | `serverSslCert`, `sslrootcert` | none | CA certificates (PEM file) the server's certificate must chain to; when given, the only ones trusted |
@@ -222,6 +270,7 @@ pub struct LbOpts {
     pub(crate) hedge_delay_max: Duration,
     pub(crate) role_query: Option<String>,
     pub(crate) reject_read_only: bool,
+    pub(crate) galera_writers: GaleraWriters,
     pub(crate) tls: TlsOpts,
     pub(crate) connect_hook: Option<ConnectHook>,
     pub(crate) pass_through: Vec<(String, String)>,
@@ -274,6 +323,7 @@ impl Default for LbOpts {
             hedge_delay_max: Duration::from_millis(80),
             role_query: None,
             reject_read_only: false,
+            galera_writers: GaleraWriters::Single,
             tls: TlsOpts::default(),
             connect_hook: None,
             pass_through: Vec::new(),
@@ -303,7 +353,7 @@ impl LbOpts {
     pub fn database(&self) -> Option<&str> {
         self.database.as_deref()
     }
-    /// Load balancing, failover or replication.
+    /// Load balancing, failover, replication or Galera.
     pub fn mode(&self) -> Mode {
         self.mode
     }
@@ -425,6 +475,10 @@ impl LbOpts {
     /// Whether a write refused as read-only moves the handle off the host.
     pub fn reject_read_only(&self) -> bool {
         self.reject_read_only
+    }
+    /// Which Galera nodes take writes.
+    pub fn galera_writers(&self) -> GaleraWriters {
+        self.galera_writers
     }
     /// The TLS settings.
     pub fn tls(&self) -> &TlsOpts {
@@ -558,6 +612,8 @@ pub struct LbOptsBuilder {
     opts: LbOpts,
     mode_set: bool,
     strategy_set: bool,
+    /// `galera=true|false`, resolved against the scheme's mode by `build`.
+    galera: Option<bool>,
     pub(crate) affinity_order_raw: Vec<String>,
     /// The first bad host given to `host`/`host_with_role`, reported by `build`.
     host_error: Option<UrlError>,
@@ -605,6 +661,13 @@ impl LbOptsBuilder {
     pub fn mode(&mut self, mode: Mode) -> &mut Self {
         self.opts.mode = mode;
         self.mode_set = true;
+        self
+    }
+
+    /// Says the hosts are the nodes of a Galera cluster (`true`): a load-balancing or failover
+    /// mode becomes [`Mode::Galera`] when built; a replication mode is refused.
+    pub fn galera(&mut self, on: bool) -> &mut Self {
+        self.galera = Some(on);
         self
     }
 
@@ -739,6 +802,8 @@ impl LbOptsBuilder {
         role_query: impl Into<String> => |o, v| o.role_query = Some(v.into());
         /// A write refused as read-only moves the handle off the host.
         reject_read_only: bool => |o, v| o.reject_read_only = v;
+        /// Which Galera nodes take writes.
+        galera_writers: GaleraWriters => |o, v| o.galera_writers = v;
         /// How much TLS connections must have.
         ssl_mode: SslMode => |o, v| o.tls.set_mode(v);
         /// The CA file (PEM) the server's certificate must chain to.
@@ -782,6 +847,21 @@ impl LbOptsBuilder {
         }
         if !self.strategy_set && opts.mode == Mode::Failover {
             opts.strategy = StrategyChoice::Named(StrategyKind::Sequential);
+        }
+        opts.mode = self.galera_mode(opts.mode)?;
+        if opts.mode == Mode::Galera {
+            // Replica settings that a Galera node has no use for: said, not ignored.
+            let refused = [
+                (opts.causal_reads, "causal_reads", "every node in rotation is Synced; for reads that must see the cluster's latest commits set the session variable wsrep_sync_wait=1"),
+                (opts.max_replication_lag.is_some(), "max_replication_lag", "a Galera node does not lag behind a source: it is Synced and in rotation, or out"),
+            ];
+            if let Some((_, name, why)) = refused.into_iter().find(|(set, _, _)| *set) {
+                return Err(UrlError::new(
+                    UrlErrorKind::Conflict,
+                    name,
+                    format!("{name} applies to replication, not to a Galera cluster: {why}"),
+                ));
+            }
         }
         self.check_roles(&mut opts)?;
         opts.affinity_order = self.resolve_affinity(&opts)?;
@@ -863,6 +943,25 @@ impl LbOptsBuilder {
         // relies on the set being accepted.
         table::check_pass_through_together(&opts.pass_through)?;
         Ok(opts)
+    }
+
+    /// The mode once `galera=` is taken into account.
+    fn galera_mode(&self, mode: Mode) -> Result<Mode, UrlError> {
+        match (self.galera, mode) {
+            (None, mode) | (Some(false), mode @ (Mode::LoadBalance | Mode::Failover | Mode::Replication)) => Ok(mode),
+            (Some(true), Mode::Replication) => Err(UrlError::new(
+                UrlErrorKind::Conflict,
+                "galera=true",
+                "a replication URL (sources and replicas) cannot be a Galera one: use \
+                 mysql:galera:// or a load-balancing URL with galera=true",
+            )),
+            (Some(true), _) => Ok(Mode::Galera),
+            (Some(false), Mode::Galera) => Err(UrlError::new(
+                UrlErrorKind::Conflict,
+                "galera=false",
+                "galera=false contradicts the scheme mysql:galera://",
+            )),
+        }
     }
 
     fn check_roles(&self, opts: &mut LbOpts) -> Result<(), UrlError> {

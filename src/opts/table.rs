@@ -377,6 +377,26 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         },
     },
     OptionDef {
+        name: "galera",
+        aliases: &[],
+        default: "false",
+        show: |o| Shown::Bool(o.mode == super::Mode::Galera),
+        apply: |b, v, _| {
+            b.galera(value::boolean(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "galera_writers",
+        aliases: &[],
+        default: "single",
+        show: |o| Shown::Text(Some(o.galera_writers.name().to_owned())),
+        apply: |b, v, _| {
+            b.galera_writers(super::GaleraWriters::parse(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
         name: "reject_read_only",
         aliases: &["rejectReadOnly"],
         default: "false",

@@ -18,7 +18,8 @@ use super::{DEFAULT_PORT, HostSpec, LbOpts, LbOptsBuilder, Mode, Role};
 use crate::error::{UrlError, UrlErrorKind};
 
 const SCHEMES: &str = "mysql://, mariadb://, [jdbc:]mysql:loadbalance://, \
-    [jdbc:]mysql:replication://, [jdbc:]mysql:failover://, jdbc:mysql://, and the same with mariadb";
+    [jdbc:]mysql:replication://, [jdbc:]mysql:failover://, [jdbc:]mysql:galera://, jdbc:mysql://, \
+    and the same with mariadb";
 
 /// Parses a whole connection string.
 pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
@@ -272,6 +273,7 @@ fn scheme_mode(scheme: &str) -> Result<Mode, UrlError> {
         "mysql:loadbalance" | "mariadb:loadbalance" => Mode::LoadBalance,
         "mysql:replication" | "mariadb:replication" => Mode::Replication,
         "mysql:failover" | "mariadb:failover" | "mariadb:sequential" => Mode::Failover,
+        "mysql:galera" | "mariadb:galera" => Mode::Galera,
         r if r.contains("+srv") => {
             return Err(UrlError::new(
                 UrlErrorKind::Unsupported,

@@ -182,7 +182,8 @@ impl LoadBalancedPool {
         self.core.remove_host(addr, grace)
     }
 
-    /// Replaces the host list at once (hosts not in `hosts` are removed with `grace`).
+    /// Replaces the host list at once (hosts not in `hosts` are removed with `grace`). The
+    /// list takes the order and roles given: under `sequential` the order is the preference.
     pub fn set_hosts(&self, hosts: Vec<HostSpec>, grace: Duration) {
         let _changing = self.core.changing_hosts();
         let now = self.hosts();
@@ -191,8 +192,11 @@ impl LoadBalancedPool {
                 self.core.remove_host(&old.addr, grace);
             }
         }
-        for h in hosts {
-            self.core.add_host(h);
+        for h in &hosts {
+            self.core.add_host(h.clone());
+        }
+        if self.hosts() != hosts {
+            self.core.set_hosts(hosts);
         }
     }
 

@@ -29,6 +29,12 @@ pub enum HostState {
         /// Seconds behind, `None` when unknown (replication stopped).
         lag_s: Option<u64>,
     },
+    /// A Galera node that is not Synced in a Primary component (it lost quorum, is joining,
+    /// is a donor or is desynced, or does not answer); out of rotation.
+    NotSynced {
+        /// What the node said: `non-Primary`, `Joining`, `Donor/Desynced`, `not answering`…
+        node_state: String,
+    },
     /// Removed from the pool; connections in use finish their work.
     Removed,
 }

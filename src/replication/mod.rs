@@ -12,12 +12,18 @@
 //! writes with `causal_reads=true` (`causal.rs`): they go to a replica known to have the
 //! pool's last write, and wait only when none has it.
 //!
+//! A Galera URL (`mysql:galera://n1,n2,n3/db`, or `galera=true`) gives the same two pools
+//! over the nodes of a cluster ([`GaleraPool`]): the monitor reads each node's state instead of
+//! `read_only` and lag, keeps nodes that are not Synced in a Primary component out of both
+//! pools, and puts the writes on one node or on all (`galera.rs`).
+//!
 //! Connector/J's options apply: `readFromSourceWhenNoReplicas` sends reads to the source when
 //! no replica can serve them; `allowSourceDownConnections` and `allowReplicaDownConnections`
 //! let [`ReplicationPool::new`] succeed while no source, or no replica, answers.
 
 mod causal;
 mod conn;
+mod galera;
 mod gtid;
 mod hooks;
 mod monitor;
@@ -34,7 +40,9 @@ use self::hooks::{ReadSide, SideHooks};
 use self::monitor::Known;
 use crate::error::Error;
 use crate::observe::{self, EventKind};
-use crate::opts::{HostAddr, HostSpec, LbOpts, Role};
+use crate::opts::{
+    GaleraWriters, HostAddr, HostSpec, LbOpts, Mode, Role, StrategyChoice, StrategyKind,
+};
 use crate::pool::{HostSnapshot, HostState, LoadBalancedPool};
 use crate::stats::HostStats;
 
@@ -58,14 +66,37 @@ pub struct ReplicationPool {
     inner: Arc<Inner>,
 }
 
+/// The nodes of a Galera cluster behind one handle: a [`ReplicationPool`] made from a Galera
+/// URL, whose monitor reads node states instead of roles.
+///
+/// [`writer`](ReplicationPool::writer) takes the writes: one node, the same in every process,
+/// with `galera_writers=single` (the default), or every node in rotation with `all`.
+/// [`reader`](ReplicationPool::reader) spreads reads over the nodes in rotation.
+/// [`get_conn`](ReplicationPool::get_conn) routes by `set_read_only` as it does for
+/// replication. A node that is not Synced in a Primary component (it lost quorum, is
+/// joining, is a donor, or is desynced) is out of both within one `health_check_interval`;
+/// donors and desynced nodes serve only when no node is Synced. See the README's "Galera
+/// clusters" for the rules and what a caller hears.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use mysql_async::prelude::Queryable;
+/// let url = "mysql:galera://app:secret@n1:3306,n2:3306,n3:3306/shop";
+/// let pool = mysql_lb::GaleraPool::new(url.parse()?).await?;
+/// pool.writer().get_conn().await?.query_drop("UPDATE stock SET n = n - 1 WHERE id = 7").await?;
+/// let n: Option<u64> = pool.reader().get_conn().await?.query_first("SELECT n FROM stock WHERE id = 7").await?;
+/// # Ok(()) }
+/// ```
+pub type GaleraPool = ReplicationPool;
+
 #[derive(Debug)]
 struct Inner {
     opts: LbOpts,
     writer: LoadBalancedPool,
     reader: LoadBalancedPool,
     known: tokio::sync::Mutex<Vec<Known>>,
-    /// Hosts left out of reads for lag, with their lag (seconds, `None` unknown).
-    lagging: Mutex<Vec<(HostAddr, Option<u64>)>>,
+    /// Hosts left out by the monitor, and why: replicas for lag, Galera nodes for their state.
+    left_out: Mutex<Vec<(HostAddr, HostState)>>,
     kick: Arc<Notify>,
     /// With `causal_reads`: the monitor tells it what each replica has applied.
     causal: Option<Arc<Causal>>,
@@ -77,8 +108,19 @@ impl ReplicationPool {
     /// replica) answers, unless `allow_source_down_connections` (or
     /// `allow_replica_down_connections`) is set.
     pub async fn new(opts: LbOpts) -> Result<ReplicationPool, Error> {
-        let writer = LoadBalancedPool::new(opts.with_hosts(opts.sources().cloned().collect()));
-        let reader = LoadBalancedPool::new(opts.with_hosts(opts.replicas().cloned().collect()));
+        let (writer, reader) = if opts.mode() == Mode::Galera {
+            // Every node until the first check says which ones serve.
+            let mut writer_opts = opts.clone();
+            if opts.galera_writers() == GaleraWriters::Single {
+                writer_opts.strategy = StrategyChoice::Named(StrategyKind::Sequential);
+            }
+            (LoadBalancedPool::new(writer_opts), LoadBalancedPool::new(opts.clone()))
+        } else {
+            (
+                LoadBalancedPool::new(opts.with_hosts(opts.sources().cloned().collect())),
+                LoadBalancedPool::new(opts.with_hosts(opts.replicas().cloned().collect())),
+            )
+        };
         let kick = Arc::new(Notify::new());
         let causal = opts
             .causal_reads()
@@ -104,7 +146,7 @@ impl ReplicationPool {
             opts,
             writer,
             reader,
-            lagging: Mutex::new(Vec::new()),
+            left_out: Mutex::new(Vec::new()),
             kick,
             causal,
             monitor: Mutex::new(None),
@@ -165,7 +207,8 @@ impl ReplicationPool {
     }
 
     /// Every host of both sides, with role, state, latency, connections and counts. A host
-    /// left out of reads for lag shows as [`HostState::Lagging`].
+    /// left out of reads for lag shows as [`HostState::Lagging`], a Galera node out of
+    /// rotation as [`HostState::NotSynced`].
     pub fn stats(&self) -> Vec<HostSnapshot> {
         let mut out = self.inner.writer.stats();
         for s in self.inner.reader.stats() {
@@ -173,20 +216,24 @@ impl ReplicationPool {
                 out.push(s);
             }
         }
-        let lagging = self
+        let left_out = self
             .inner
-            .lagging
+            .left_out
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        for (addr, lag) in lagging {
+        for (addr, state) in left_out {
             if let Some(s) = out.iter_mut().find(|s| s.addr == addr) {
-                s.state = HostState::Lagging { lag_s: lag };
+                s.state = state;
             } else {
+                let role = match state {
+                    HostState::Lagging { .. } => Role::Replica,
+                    _ => Role::Any,
+                };
                 out.push(HostSnapshot {
                     addr,
-                    role: Role::Replica,
-                    state: HostState::Lagging { lag_s: lag },
+                    role,
+                    state,
                     latency: None,
                     open: 0,
                     busy: 0,
@@ -243,35 +290,53 @@ impl Inner {
                 known[i].last = p;
             }
         }
-        let max_lag = self.opts.max_replication_lag();
-        let (writers, readers) = monitor::assign(
-            &known,
-            &self.writer.hosts(),
-            max_lag,
-            self.opts.read_from_source_when_no_replicas(),
-        );
-        for k in known.iter().filter(|k| k.reachable) {
-            if let Some(p) = &k.last {
-                let lag = p.lag.map(|l| l.map(Duration::from_secs));
-                HostStats::of(&k.spec.addr)
-                    .metrics()
-                    .replication(!p.read_only, lag);
+        let (writers, readers, now_left_out) = if self.opts.mode() == Mode::Galera {
+            let (w, r) = galera::assign(
+                &known,
+                self.opts.galera_writers(),
+                &self.writer.hosts(),
+                &self.reader.hosts(),
+            );
+            let out: Vec<(HostAddr, HostState)> = known
+                .iter()
+                .filter_map(|k| {
+                    let node_state = galera::why_out(k)?;
+                    Some((k.spec.addr.clone(), HostState::NotSynced { node_state }))
+                })
+                .collect();
+            (w, r, out)
+        } else {
+            let max_lag = self.opts.max_replication_lag();
+            let (w, r) = monitor::assign(
+                &known,
+                &self.writer.hosts(),
+                max_lag,
+                self.opts.read_from_source_when_no_replicas(),
+            );
+            for k in known.iter().filter(|k| k.reachable) {
+                if let Some(p) = &k.last {
+                    let lag = p.lag.map(|l| l.map(Duration::from_secs));
+                    HostStats::of(&k.spec.addr)
+                        .metrics()
+                        .replication(!p.read_only, lag);
+                }
             }
-        }
-        let now_lagging: Vec<(HostAddr, Option<u64>)> = known
-            .iter()
-            .filter(|k| k.lagging(max_lag))
-            .map(|k| {
-                let lag = k.last.as_ref().and_then(|p| p.lag).flatten();
-                (k.spec.addr.clone(), lag)
-            })
-            .collect();
+            let out: Vec<(HostAddr, HostState)> = known
+                .iter()
+                .filter(|k| k.lagging(max_lag))
+                .map(|k| {
+                    let lag_s = k.last.as_ref().and_then(|p| p.lag).flatten();
+                    (k.spec.addr.clone(), HostState::Lagging { lag_s })
+                })
+                .collect();
+            (w, r, out)
+        };
         drop(known);
         let before = std::mem::replace(
-            &mut *self.lagging.lock().unwrap_or_else(|e| e.into_inner()),
-            now_lagging.clone(),
+            &mut *self.left_out.lock().unwrap_or_else(|e| e.into_inner()),
+            now_left_out.clone(),
         );
-        report_lag_changes(&before, &now_lagging);
+        report_left_out_changes(&before, &now_left_out);
         let changed = !same_addrs(&self.writer.hosts(), &writers)
             || !same_addrs(&self.reader.hosts(), &readers);
         if changed {
@@ -292,6 +357,30 @@ impl Inner {
 
     async fn check_startable(&self) -> Result<(), Error> {
         let known = self.known.lock().await;
+        if self.opts.mode() == Mode::Galera {
+            if self.opts.allow_source_down_connections()
+                || known
+                    .iter()
+                    .any(|k| galera::standing(k) != galera::Standing::Out)
+            {
+                return Ok(());
+            }
+            let states: Vec<String> = known
+                .iter()
+                .map(|k| {
+                    let why = galera::why_out(k).unwrap_or_default();
+                    format!("{}: {why}", k.spec.addr)
+                })
+                .collect();
+            return Err(Error::NoHostForRole {
+                role: "Galera node",
+                reason: format!(
+                    "no node is Synced in a Primary component ({}); set \
+                     allowSourceDownConnections=true to start anyway",
+                    states.join(", ")
+                ),
+            });
+        }
         let up = |role: Role| {
             known.iter().any(|k| {
                 k.reachable
@@ -320,24 +409,43 @@ impl Inner {
     }
 }
 
-/// Tells subscribers which replicas started lagging and which caught up since the last round.
-fn report_lag_changes(before: &[(HostAddr, Option<u64>)], now: &[(HostAddr, Option<u64>)]) {
-    for (host, lag) in now
-        .iter()
-        .filter(|(h, _)| !before.iter().any(|(b, _)| b == h))
-    {
-        tracing::warn!(%host, ?lag, "replica lagging: left out of reads");
-        observe::emit(|| EventKind::ReplicaLagging {
-            host: host.clone(),
-            lag: lag.map(Duration::from_secs),
-        });
+/// Tells subscribers which hosts the monitor left out since the last round (a replica for
+/// lag, a Galera node for its state), and which came back.
+fn report_left_out_changes(before: &[(HostAddr, HostState)], now: &[(HostAddr, HostState)]) {
+    for (host, state) in now {
+        let was = before.iter().find(|(b, _)| b == host).map(|(_, s)| s);
+        match state {
+            HostState::Lagging { lag_s } if was.is_none() => {
+                tracing::warn!(%host, lag = ?lag_s, "replica lagging: left out of reads");
+                observe::emit(|| EventKind::ReplicaLagging {
+                    host: host.clone(),
+                    lag: lag_s.map(Duration::from_secs),
+                });
+            }
+            HostState::NotSynced { node_state } if was != Some(state) => {
+                tracing::warn!(%host, state = %node_state, "Galera node out of rotation");
+                observe::emit(|| EventKind::NodeOutOfRotation {
+                    host: host.clone(),
+                    state: node_state.clone(),
+                });
+            }
+            _ => {}
+        }
     }
-    for (host, _) in before
-        .iter()
-        .filter(|(h, _)| !now.iter().any(|(n, _)| n == h))
-    {
-        tracing::info!(%host, "replica caught up");
-        observe::emit(|| EventKind::ReplicaCaughtUp { host: host.clone() });
+    for (host, state) in before {
+        if now.iter().any(|(n, _)| n == host) {
+            continue;
+        }
+        match state {
+            HostState::Lagging { .. } => {
+                tracing::info!(%host, "replica caught up");
+                observe::emit(|| EventKind::ReplicaCaughtUp { host: host.clone() });
+            }
+            _ => {
+                tracing::info!(%host, "Galera node back in rotation");
+                observe::emit(|| EventKind::NodeInRotation { host: host.clone() });
+            }
+        }
     }
 }
 
@@ -368,6 +476,7 @@ impl Drop for Inner {
     }
 }
 
+/// Same hosts in the same order (the order is the writer's preference under `sequential`).
 fn same_addrs(a: &[HostSpec], b: &[HostSpec]) -> bool {
-    a.len() == b.len() && a.iter().all(|x| b.iter().any(|y| y.addr == x.addr))
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.addr == y.addr)
 }

@@ -21,6 +21,9 @@
 //! A host that does not answer keeps its last known role; whether to use it is the
 //! blacklist's business.
 //!
+//! On a Galera cluster (`Mode::Galera`) the same round reads each node's state instead, in
+//! one statement, and `galera.rs` decides which nodes serve and which one writes.
+//!
 //! The same status row gives each replica's applied GTID position, for causal reads
 //! (`causal.rs`): `Executed_Gtid_Set` on MySQL; on MariaDB `Gtid_Slave_Pos`, which only
 //! `SHOW ALL SLAVES STATUS` has, so that is the statement sent to MariaDB (its row for the
@@ -33,8 +36,9 @@ use mysql_async::{Conn, Row};
 use tokio::time::timeout;
 
 use super::causal::{self, Flavor, Position};
+use super::galera::NodeState;
 use crate::dial::Dialer;
-use crate::opts::{HostAddr, HostSpec, LbOpts, Role};
+use crate::opts::{HostAddr, HostSpec, LbOpts, Mode, Role};
 
 /// What one check of one host found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +48,20 @@ pub(crate) struct Probe {
     pub lag: Option<Option<u64>>,
     /// What a replica has applied (`None`: not a replica, or not said).
     pub applied: Option<Position>,
+    /// A Galera node's state (`None` outside `Mode::Galera`).
+    pub galera: Option<NodeState>,
+}
+
+impl Probe {
+    /// What a check of a Galera node found.
+    pub(crate) fn galera(state: NodeState) -> Probe {
+        Probe {
+            read_only: state.read_only,
+            lag: None,
+            applied: None,
+            galera: Some(state),
+        }
+    }
 }
 
 /// A host as the monitor knows it.
@@ -124,6 +142,9 @@ pub(crate) async fn probe(
             *conn = Some(Dialer::new(opts, addr).dial().await?);
         }
         let c = conn.as_mut().expect("set above");
+        if opts.mode() == Mode::Galera {
+            return Ok(Probe::galera(NodeState::read(c).await?));
+        }
         let read_only = c
             .query_first::<mysql_async::Value, _>(opts.role_query())
             .await?
@@ -162,6 +183,7 @@ pub(crate) async fn probe(
             read_only,
             lag,
             applied,
+            galera: None,
         })
     };
     match timeout(bound, run).await {
@@ -265,6 +287,7 @@ mod tests {
                 read_only,
                 lag,
                 applied: None,
+                galera: None,
             }),
             conn: None,
         }
@@ -320,6 +343,7 @@ mod tests {
             read_only: true,
             lag: Some(Some(60)),
             applied: None,
+            galera: None,
         });
         let (_, r) = assign(&k, &writers_now, max, false);
         assert_eq!(ports(&r), [2], "least behind; unknown lag counts as worst");
