@@ -67,7 +67,16 @@ where
 const HOST_CODES: &[u16] = &[
     1040,
     crate::error::WSREP_NOT_READY,
-    1053, 1077, 1078, 1079, 1080, 1129, 1152, 1184, 1927, 4031,
+    1053,
+    1077,
+    1078,
+    1079,
+    1080,
+    1129,
+    1152,
+    1184,
+    1927,
+    4031,
 ];
 
 /// Server error codes whose SQLSTATE says "connection" but that are not the host's fault

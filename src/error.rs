@@ -25,7 +25,7 @@ pub enum Error {
     /// No host of the role a statement needs is configured or usable.
     #[error("no {role} host is available: {reason}")]
     NoHostForRole {
-        /// `"source"` or `"replica"`.
+        /// `"source"`, `"replica"` or `"Galera node"`.
         role: &'static str,
         /// Why none is available.
         reason: String,

@@ -90,6 +90,12 @@ pub(crate) const METRICS: &[(&str, &str, &str, &str)] = &[
         "host",
         "1 when a replication pool's monitor found the host writable, 0 read-only",
     ),
+    (
+        "mysql_lb_galera_node_state",
+        "gauge",
+        "host",
+        "a Galera node's wsrep_local_state as the monitor last read it (4 Synced, 2 Donor/Desynced, 1 Joining, 3 Joined), 0 outside a Primary component or not answering",
+    ),
 ];
 
 #[cfg(feature = "metrics")]
@@ -169,6 +175,12 @@ mod on {
                 gauge!("mysql_lb_replication_lag_seconds", "host" => h).set(secs);
             }
         }
+        /// A Galera node's state as the monitor read it (0: out of a Primary component, or
+        /// not answering); registered only by a Galera pool's monitor.
+        pub(crate) fn galera(&self, local_state: u8) {
+            gauge!("mysql_lb_galera_node_state", "host" => self.host.clone())
+                .set(f64::from(local_state));
+        }
     }
 
     impl std::fmt::Debug for HostMetrics {
@@ -219,6 +231,8 @@ mod on {
         pub(crate) fn checkout(&self, _: Duration) {}
         #[inline]
         pub(crate) fn replication(&self, _: bool, _: Option<Option<Duration>>) {}
+        #[inline]
+        pub(crate) fn galera(&self, _: u8) {}
     }
 
     #[inline]

@@ -852,8 +852,16 @@ impl LbOptsBuilder {
         if opts.mode == Mode::Galera {
             // Replica settings that a Galera node has no use for: said, not ignored.
             let refused = [
-                (opts.causal_reads, "causal_reads", "every node in rotation is Synced; for reads that must see the cluster's latest commits set the session variable wsrep_sync_wait=1"),
-                (opts.max_replication_lag.is_some(), "max_replication_lag", "a Galera node does not lag behind a source: it is Synced and in rotation, or out"),
+                (
+                    opts.causal_reads,
+                    "causal_reads",
+                    "every node in rotation is Synced; for reads that must see the cluster's latest commits set the session variable wsrep_sync_wait=1",
+                ),
+                (
+                    opts.max_replication_lag.is_some(),
+                    "max_replication_lag",
+                    "a Galera node does not lag behind a source: it is Synced and in rotation, or out",
+                ),
             ];
             if let Some((_, name, why)) = refused.into_iter().find(|(set, _, _)| *set) {
                 return Err(UrlError::new(
@@ -948,7 +956,10 @@ impl LbOptsBuilder {
     /// The mode once `galera=` is taken into account.
     fn galera_mode(&self, mode: Mode) -> Result<Mode, UrlError> {
         match (self.galera, mode) {
-            (None, mode) | (Some(false), mode @ (Mode::LoadBalance | Mode::Failover | Mode::Replication)) => Ok(mode),
+            (None, mode)
+            | (Some(false), mode @ (Mode::LoadBalance | Mode::Failover | Mode::Replication)) => {
+                Ok(mode)
+            }
             (Some(true), Mode::Replication) => Err(UrlError::new(
                 UrlErrorKind::Conflict,
                 "galera=true",

@@ -47,7 +47,6 @@
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
-use super::monitor::Known;
 use crate::opts::{GaleraWriters, HostSpec, Role};
 
 /// One statement for the whole state: status variables and two system variables, as
@@ -165,86 +164,94 @@ impl NodeState {
     }
 }
 
-/// A node's standing as the monitor knows it: out when it did not answer.
-pub(crate) fn standing(k: &Known) -> Standing {
-    match (&k.last, k.reachable) {
-        (Some(p), true) => p.galera.as_ref().map_or(Standing::Out, NodeState::standing),
-        _ => Standing::Out,
-    }
+/// A node as the monitor knows it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Node<'a> {
+    /// The host.
+    pub spec: &'a HostSpec,
+    /// What its last check found; `None` when it did not answer that check.
+    pub state: Option<&'a NodeState>,
 }
 
-/// Why a node is out of rotation, for stats and events; `None` when it is in rotation.
-pub(crate) fn why_out(k: &Known) -> Option<String> {
-    match standing(k) {
-        Standing::InRotation => None,
-        Standing::LastResort | Standing::Out if !k.reachable => Some("not answering".to_owned()),
-        _ => Some(
-            k.last
-                .as_ref()
-                .and_then(|p| p.galera.as_ref())
-                .map_or_else(|| "not a Galera node".to_owned(), NodeState::describe),
-        ),
+impl Node<'_> {
+    /// How it may be used: out when it did not answer.
+    pub(crate) fn standing(&self) -> Standing {
+        self.state.map_or(Standing::Out, NodeState::standing)
+    }
+
+    /// Why it is out of rotation, for stats and events; `None` when it is in rotation.
+    pub(crate) fn why_out(&self) -> Option<String> {
+        match (self.standing(), self.state) {
+            (Standing::InRotation, _) => None,
+            (_, None) => Some("not answering".to_owned()),
+            (_, Some(s)) => Some(s.describe()),
+        }
+    }
+
+    /// The state it reports for the metric: 0 outside a Primary component or not answering.
+    pub(crate) fn local_state(&self) -> u8 {
+        self.state
+            .filter(|s| s.primary)
+            .map_or(0, |s| s.local_state)
     }
 }
 
 /// The writers and readers the module docs describe, from what is known; the lists as they
 /// are (`writers_now`, `readers_now`) when no node is usable.
 pub(crate) fn assign(
-    known: &[Known],
+    nodes: &[Node<'_>],
     writers: GaleraWriters,
     writers_now: &[HostSpec],
     readers_now: &[HostSpec],
 ) -> (Vec<HostSpec>, Vec<HostSpec>) {
-    let newest = known
+    let newest = nodes
         .iter()
-        .filter(|k| standing(k) != Standing::Out)
-        .filter_map(|k| k.last.as_ref()?.galera.as_ref()?.conf_id)
+        .filter(|n| n.standing() != Standing::Out)
+        .filter_map(|n| n.state?.conf_id)
         .max();
     // Usable nodes, best first: in rotation before last resort, the newest view first, then
     // by place in the view, then by address.
-    let mut usable: Vec<(&Known, Standing)> = known
+    let mut usable: Vec<(&Node<'_>, Standing)> = nodes
         .iter()
-        .map(|k| (k, standing(k)))
+        .map(|n| (n, n.standing()))
         .filter(|(_, s)| *s != Standing::Out)
         .collect();
-    usable.sort_by_key(|(k, s)| {
-        let g = k.last.as_ref().and_then(|p| p.galera.as_ref());
+    usable.sort_by_key(|(n, s)| {
         (
             *s,
-            g.and_then(|g| g.conf_id) != newest,
-            g.and_then(|g| g.local_index).unwrap_or(u32::MAX),
-            k.spec.addr.clone(),
+            n.state.and_then(|g| g.conf_id) != newest,
+            n.state.and_then(|g| g.local_index).unwrap_or(u32::MAX),
+            n.spec.addr.clone(),
         )
     });
-    if usable.is_empty() {
+    let Some(&(_, best)) = usable.first() else {
         return (writers_now.to_vec(), readers_now.to_vec());
-    }
-    let best = usable[0].1;
-    let spec = |k: &Known, role: Role| HostSpec {
-        addr: k.spec.addr.clone(),
+    };
+    let spec = |n: &Node<'_>, role: Role| HostSpec {
+        addr: n.spec.addr.clone(),
         role,
     };
     let readers: Vec<HostSpec> = usable
         .iter()
         .filter(|(_, s)| *s == best)
-        .map(|(k, _)| spec(k, Role::Any))
+        .map(|(n, _)| spec(n, Role::Any))
         .collect();
-    let writable = |k: &Known| !k.last.as_ref().is_some_and(|p| p.read_only);
+    let open: Vec<&(&Node<'_>, Standing)> = usable
+        .iter()
+        .filter(|(n, _)| !n.state.is_some_and(|g| g.read_only))
+        .collect();
     let writers: Vec<HostSpec> = match writers {
         // In order, the last resorts last: `sequential` writes to the first one open.
-        GaleraWriters::Single => usable
+        GaleraWriters::Single => open
             .iter()
-            .filter(|(k, _)| writable(k))
             .enumerate()
-            .map(|(i, (k, _))| spec(k, if i == 0 { Role::Source } else { Role::Any }))
+            .map(|(i, (n, _))| spec(n, if i == 0 { Role::Source } else { Role::Any }))
             .collect(),
         GaleraWriters::All => {
-            let open: Vec<&(&Known, Standing)> =
-                usable.iter().filter(|(k, _)| writable(k)).collect();
             let best = open.first().map(|(_, s)| *s);
             open.iter()
                 .filter(|(_, s)| Some(*s) == best)
-                .map(|(k, _)| spec(k, Role::Source))
+                .map(|(n, _)| spec(n, Role::Source))
                 .collect()
         }
     };
@@ -260,7 +267,6 @@ pub(crate) fn assign(
 mod tests {
     use super::*;
     use crate::opts::HostAddr;
-    use crate::replication::monitor::Probe;
 
     fn synced(index: u32) -> NodeState {
         NodeState {
@@ -276,14 +282,38 @@ mod tests {
         }
     }
 
-    fn node(port: u16, state: Option<NodeState>) -> Known {
-        let mut k = Known::new(HostSpec {
-            addr: HostAddr::new("h", port),
-            role: Role::Any,
-        });
-        k.reachable = state.is_some();
-        k.last = state.map(|g| Probe::galera(g));
-        k
+    /// Hosts `h:port` with the given states, and their nodes.
+    struct Cluster(Vec<(HostSpec, Option<NodeState>)>);
+
+    impl Cluster {
+        fn new(nodes: Vec<(u16, Option<NodeState>)>) -> Cluster {
+            Cluster(
+                nodes
+                    .into_iter()
+                    .map(|(port, s)| {
+                        let spec = HostSpec {
+                            addr: HostAddr::new("h", port),
+                            role: Role::Any,
+                        };
+                        (spec, s)
+                    })
+                    .collect(),
+            )
+        }
+
+        fn nodes(&self) -> Vec<Node<'_>> {
+            self.0
+                .iter()
+                .map(|(spec, state)| Node {
+                    spec,
+                    state: state.as_ref(),
+                })
+                .collect()
+        }
+
+        fn assign(&self, w: GaleraWriters, now: &[HostSpec]) -> (Vec<HostSpec>, Vec<HostSpec>) {
+            assign(&self.nodes(), w, now, now)
+        }
     }
 
     fn ports(v: &[HostSpec]) -> Vec<u16> {
@@ -294,9 +324,15 @@ mod tests {
     fn rows_are_read_whatever_the_case_and_the_view_number_outside_a_primary_is_none() {
         let rows = vec![
             ("wsrep_ready".to_owned(), Some("ON".to_owned())),
-            ("WSREP_CLUSTER_STATUS".to_owned(), Some("non-Primary".to_owned())),
+            (
+                "WSREP_CLUSTER_STATUS".to_owned(),
+                Some("non-Primary".to_owned()),
+            ),
             ("WSREP_LOCAL_STATE".to_owned(), Some("0".to_owned())),
-            ("WSREP_CLUSTER_CONF_ID".to_owned(), Some(u64::MAX.to_string())),
+            (
+                "WSREP_CLUSTER_CONF_ID".to_owned(),
+                Some(u64::MAX.to_string()),
+            ),
             ("WSREP_LOCAL_INDEX".to_owned(), Some("2".to_owned())),
             ("WSREP_DESYNC".to_owned(), Some("1".to_owned())),
             ("READ_ONLY".to_owned(), Some("0".to_owned())),
@@ -345,13 +381,17 @@ mod tests {
 
     #[test]
     fn a_single_writer_is_the_lowest_index_whatever_the_url_order() {
-        let k = vec![node(1, Some(synced(2))), node(2, Some(synced(0))), node(3, Some(synced(1)))];
-        let (w, r) = assign(&k, GaleraWriters::Single, &[], &[]);
+        let c = Cluster::new(vec![
+            (1, Some(synced(2))),
+            (2, Some(synced(0))),
+            (3, Some(synced(1))),
+        ]);
+        let (w, r) = c.assign(GaleraWriters::Single, &[]);
         assert_eq!(ports(&w), [2, 3, 1]);
         assert_eq!(w[0].role, Role::Source);
         assert_eq!(ports(&r), [2, 3, 1]);
-        let reversed: Vec<Known> = k.into_iter().rev().collect();
-        let (w2, _) = assign(&reversed, GaleraWriters::Single, &[], &[]);
+        let reversed = Cluster(c.0.iter().rev().cloned().collect());
+        let (w2, _) = reversed.assign(GaleraWriters::Single, &[]);
         assert_eq!(ports(&w2), [2, 3, 1], "every process agrees");
     }
 
@@ -365,33 +405,47 @@ mod tests {
         };
         let donor = NodeState {
             local_state: DONOR_DESYNCED,
+            comment: "Donor/Desynced".into(),
             ..synced(1)
         };
-        let k = vec![
-            node(1, Some(isolated)),
-            node(2, Some(donor.clone())),
-            node(3, Some(synced(2))),
-            node(4, None),
-        ];
-        let (w, r) = assign(&k, GaleraWriters::Single, &[], &[]);
+        let c = Cluster::new(vec![
+            (1, Some(isolated)),
+            (2, Some(donor.clone())),
+            (3, Some(synced(2))),
+            (4, None),
+        ]);
+        let (w, r) = c.assign(GaleraWriters::Single, &[]);
         assert_eq!(ports(&w), [3, 2], "the donor only after the synced node");
-        assert_eq!(ports(&r), [3], "no reads on the donor while a node is synced");
-        let (w, _) = assign(&k, GaleraWriters::All, &[], &[]);
+        assert_eq!(ports(&r), [3], "no reads on the donor while one is synced");
+        let (w, _) = c.assign(GaleraWriters::All, &[]);
         assert_eq!(ports(&w), [3]);
+        let why: Vec<Option<String>> = c.nodes().iter().map(Node::why_out).collect();
+        let said = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            why,
+            [
+                said("non-Primary"),
+                said("Donor/Desynced"),
+                None,
+                said("not answering")
+            ]
+        );
+        let states: Vec<u8> = c.nodes().iter().map(Node::local_state).collect();
+        assert_eq!(states, [0, 2, 4, 0]);
         // Only the donor left: it serves.
-        let k = vec![node(1, None), node(2, Some(donor))];
-        let (w, r) = assign(&k, GaleraWriters::All, &[], &[]);
+        let c = Cluster::new(vec![(1, None), (2, Some(donor))]);
+        let (w, r) = c.assign(GaleraWriters::All, &[]);
         assert_eq!((ports(&w), ports(&r)), (vec![2], vec![2]));
     }
 
     #[test]
     fn with_no_usable_node_the_lists_stay() {
-        let k = vec![node(1, None), node(2, Some(NodeState::default()))];
+        let c = Cluster::new(vec![(1, None), (2, Some(NodeState::default()))]);
         let now = vec![HostSpec {
             addr: HostAddr::new("h", 1),
             role: Role::Source,
         }];
-        let (w, r) = assign(&k, GaleraWriters::Single, &now, &now);
+        let (w, r) = c.assign(GaleraWriters::Single, &now);
         assert_eq!((ports(&w), ports(&r)), (vec![1], vec![1]));
     }
 
@@ -405,8 +459,12 @@ mod tests {
             read_only: true,
             ..synced(0)
         };
-        let k = vec![node(1, Some(old_view)), node(2, Some(ro)), node(3, Some(synced(1)))];
-        let (w, r) = assign(&k, GaleraWriters::Single, &[], &[]);
+        let c = Cluster::new(vec![
+            (1, Some(old_view)),
+            (2, Some(ro)),
+            (3, Some(synced(1))),
+        ]);
+        let (w, r) = c.assign(GaleraWriters::Single, &[]);
         assert_eq!(ports(&w), [3, 1]);
         assert_eq!(ports(&r), [2, 3, 1]);
     }

@@ -114,7 +114,10 @@ impl ReplicationPool {
             if opts.galera_writers() == GaleraWriters::Single {
                 writer_opts.strategy = StrategyChoice::Named(StrategyKind::Sequential);
             }
-            (LoadBalancedPool::new(writer_opts), LoadBalancedPool::new(opts.clone()))
+            (
+                LoadBalancedPool::new(writer_opts),
+                LoadBalancedPool::new(opts.clone()),
+            )
         } else {
             (
                 LoadBalancedPool::new(opts.with_hosts(opts.sources().cloned().collect())),
@@ -291,17 +294,23 @@ impl Inner {
             }
         }
         let (writers, readers, now_left_out) = if self.opts.mode() == Mode::Galera {
+            let nodes: Vec<galera::Node<'_>> = known.iter().map(Known::node).collect();
             let (w, r) = galera::assign(
-                &known,
+                &nodes,
                 self.opts.galera_writers(),
                 &self.writer.hosts(),
                 &self.reader.hosts(),
             );
-            let out: Vec<(HostAddr, HostState)> = known
+            for n in &nodes {
+                HostStats::of(&n.spec.addr)
+                    .metrics()
+                    .galera(n.local_state());
+            }
+            let out: Vec<(HostAddr, HostState)> = nodes
                 .iter()
-                .filter_map(|k| {
-                    let node_state = galera::why_out(k)?;
-                    Some((k.spec.addr.clone(), HostState::NotSynced { node_state }))
+                .filter_map(|n| {
+                    let node_state = n.why_out()?;
+                    Some((n.spec.addr.clone(), HostState::NotSynced { node_state }))
                 })
                 .collect();
             (w, r, out)
@@ -358,19 +367,15 @@ impl Inner {
     async fn check_startable(&self) -> Result<(), Error> {
         let known = self.known.lock().await;
         if self.opts.mode() == Mode::Galera {
+            let nodes: Vec<galera::Node<'_>> = known.iter().map(Known::node).collect();
             if self.opts.allow_source_down_connections()
-                || known
-                    .iter()
-                    .any(|k| galera::standing(k) != galera::Standing::Out)
+                || nodes.iter().any(|n| n.standing() != galera::Standing::Out)
             {
                 return Ok(());
             }
-            let states: Vec<String> = known
+            let states: Vec<String> = nodes
                 .iter()
-                .map(|k| {
-                    let why = galera::why_out(k).unwrap_or_default();
-                    format!("{}: {why}", k.spec.addr)
-                })
+                .map(|n| format!("{}: {}", n.spec.addr, n.why_out().unwrap_or_default()))
                 .collect();
             return Err(Error::NoHostForRole {
                 role: "Galera node",

@@ -36,7 +36,7 @@ use mysql_async::{Conn, Row};
 use tokio::time::timeout;
 
 use super::causal::{self, Flavor, Position};
-use super::galera::NodeState;
+use super::galera::{Node, NodeState};
 use crate::dial::Dialer;
 use crate::opts::{HostAddr, HostSpec, LbOpts, Mode, Role};
 
@@ -89,6 +89,18 @@ impl Known {
             (Some(max), Some(Some(lag))) => Duration::from_secs(lag) > max,
             (Some(_), Some(None)) => true,
             _ => false,
+        }
+    }
+
+    /// This host as a Galera node: its state, `None` when its last check failed.
+    pub(crate) fn node(&self) -> Node<'_> {
+        Node {
+            spec: &self.spec,
+            state: self
+                .last
+                .as_ref()
+                .filter(|_| self.reachable)
+                .and_then(|p| p.galera.as_ref()),
         }
     }
 

@@ -1,0 +1,437 @@
+//! A Galera cluster of three real nodes under load, through a `GaleraPool` with the library's
+//! defaults (`galera_writers=single`, `strategy=random`, `health_check_interval=1s`). Prints
+//! figures; asserts nothing. Each part starts a cluster of its own.
+//!
+//! 1. **Kill**: 6 readers (a primary-key `SELECT`) and 2 writers (a two-row transaction) run
+//!    for `SECS` seconds; after a third of it the writer node is SIGKILLed. Printed: what
+//!    callers were told, per kind; worst and p99 latency before and after; rows lost (told
+//!    done, absent), doubled or split (counted on every node afterwards).
+//! 2. **Isolation**: the same readers; one node is cut from the other two
+//!    (`gmcast.isolate=1`). Printed: when it reported non-Primary, and the last statement it
+//!    served after that.
+//! 3. **Hot table**: 8 tasks run short transactions that each update two of 4 rows, for
+//!    `SECS` seconds, with `galera_writers=single` and then `all`, `ROUNDS` times alternately.
+//!    Printed: transactions per second and `TransactionRolledBack` (certification conflicts
+//!    and brute-force aborts) per 1,000.
+//!
+//! The sandbox's failure detector waits `evs.suspect_timeout` (see `docs/galera-sandbox.md`)
+//! before a silent node is dropped from the view; until then the cluster cannot commit, so
+//! the kill's worst write latency is about that timeout, whatever the client does.
+//!
+//! `cargo bench --bench galera`; env: `SECS` (9), `ROUNDS` (2).
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{env, loadavg};
+use hdrhistogram::Histogram;
+use mysql_async::prelude::Queryable;
+use mysql_lb::{DataOutcome, Error, GaleraPool, LbOpts};
+use mysql_lb_sandbox::Sandbox;
+
+fn opts(sb: &Sandbox, options: &str) -> LbOpts {
+    format!("{}?{options}", sb.galera_url())
+        .parse()
+        .expect("bench URL")
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+async fn cluster() -> Sandbox {
+    let t = Instant::now();
+    let sb = Sandbox::start_galera(3).await.expect("a Galera cluster");
+    sb.exec(
+        0,
+        "CREATE DATABASE IF NOT EXISTS app; \
+         CREATE TABLE app.r (id INT PRIMARY KEY, v INT NOT NULL); \
+         INSERT INTO app.r SELECT seq, 0 FROM seq_1_to_100; \
+         CREATE TABLE app.ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
+           k VARCHAR(40) NOT NULL, part TINYINT NOT NULL, KEY (k)); \
+         CREATE TABLE app.hot (id INT PRIMARY KEY, v BIGINT NOT NULL); \
+         INSERT INTO app.hot VALUES (1, 0), (2, 0), (3, 0), (4, 0)",
+    )
+    .await
+    .expect("tables");
+    println!(
+        "  (3 nodes started in {:.1?}; load average {})",
+        t.elapsed(),
+        loadavg()
+    );
+    sb
+}
+
+/// The node the single writer is: the lowest `wsrep_local_index`.
+async fn writer_node(sb: &Sandbox) -> usize {
+    let mut best = (0, u32::MAX);
+    for i in 0..sb.len() {
+        let s = sb.galera_state(i).await.expect("state");
+        if s.local_index < best.1 {
+            best = (i, s.local_index);
+        }
+    }
+    best.0
+}
+
+/// What callers were told, and when.
+#[derive(Default)]
+struct Tally {
+    told: BTreeMap<String, u64>,
+    before: Option<Histogram<u64>>,
+    after: Option<Histogram<u64>>,
+}
+
+impl Tally {
+    fn record(&mut self, what: &str, took: Duration, after_fault: bool) {
+        *self.told.entry(what.to_owned()).or_default() += 1;
+        let h = if after_fault {
+            &mut self.after
+        } else {
+            &mut self.before
+        };
+        h.get_or_insert_with(|| Histogram::new(3).expect("histogram"))
+            .record(took.as_micros() as u64)
+            .ok();
+    }
+
+    fn merge(&mut self, other: Tally) {
+        for (k, n) in other.told {
+            *self.told.entry(k).or_default() += n;
+        }
+        for (mine, theirs) in [
+            (&mut self.before, other.before),
+            (&mut self.after, other.after),
+        ] {
+            if let Some(t) = theirs {
+                match mine {
+                    Some(m) => m.add(&t).expect("same bounds"),
+                    None => *mine = Some(t),
+                }
+            }
+        }
+    }
+
+    fn latency(h: &Option<Histogram<u64>>) -> String {
+        match h {
+            Some(h) => format!(
+                "p50 {:.2} ms, p99 {:.2} ms, worst {:.1} ms",
+                ms(h.value_at_quantile(0.5)),
+                ms(h.value_at_quantile(0.99)),
+                ms(h.max())
+            ),
+            None => "none".to_owned(),
+        }
+    }
+}
+
+/// A short name for an error, by what the caller can do with it.
+fn kind(e: &Error) -> String {
+    let name = match e {
+        Error::TransactionLost { .. } => "TransactionLost",
+        Error::CommitUnknown { .. } => "CommitUnknown",
+        Error::WriteNotRetried { .. } => "WriteNotRetried",
+        Error::TransactionRolledBack { .. } => "TransactionRolledBack",
+        Error::AllHostsFailed(_) => "AllHostsFailed",
+        Error::Timeout { .. } => "Timeout",
+        Error::PoolExhausted { .. } => "PoolExhausted",
+        Error::Mysql(mysql_async::Error::Server(s)) => return format!("server error {}", s.code),
+        Error::Mysql(_) => "driver error",
+        _ => "other",
+    };
+    name.to_owned()
+}
+
+/// `n` readers until `stop`; each read's port and time are kept when `log` is set.
+fn readers(
+    pool: &GaleraPool,
+    n: usize,
+    stop: &Arc<AtomicBool>,
+    fault: &Arc<std::sync::Mutex<Option<Instant>>>,
+) -> Vec<tokio::task::JoinHandle<(Tally, Vec<(Instant, u16)>)>> {
+    (0..n)
+        .map(|task| {
+            let (pool, stop, fault) = (pool.clone(), stop.clone(), fault.clone());
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                let mut served = Vec::new();
+                let mut n = task as u32;
+                while !stop.load(Ordering::Relaxed) {
+                    n = n.wrapping_add(7);
+                    let id = n % 100 + 1;
+                    let t = Instant::now();
+                    let r = async {
+                        let mut c = pool.reader().get_conn().await?;
+                        let row: Option<(i64, u16)> = c
+                            .exec_first("SELECT v, @@port FROM app.r WHERE id = ?", (id,))
+                            .await
+                            .map_err(Error::from_mysql_owned)?;
+                        Ok::<_, Error>(row.map_or(0, |r| r.1))
+                    }
+                    .await;
+                    let after = fault.lock().unwrap().is_some_and(|f| t >= f);
+                    match r {
+                        Ok(port) => {
+                            tally.record("read: ok", t.elapsed(), after);
+                            served.push((Instant::now(), port));
+                        }
+                        Err(e) => tally.record(&format!("read: {}", kind(&e)), t.elapsed(), after),
+                    }
+                }
+                (tally, served)
+            })
+        })
+        .collect()
+}
+
+/// Part 1.
+async fn kill(secs: u64) {
+    println!("== 1. the writer node SIGKILLed under 6 readers and 2 writers ({secs} s) ==");
+    let sb = cluster().await;
+    let pool = GaleraPool::new(opts(&sb, "connect_timeout=1s"))
+        .await
+        .expect("pool");
+    let stop = Arc::new(AtomicBool::new(false));
+    let fault = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let reads = readers(&pool, 6, &stop, &fault);
+    let writes: Vec<_> = (0..2)
+        .map(|task| {
+            let (pool, stop, fault) = (pool.clone(), stop.clone(), fault.clone());
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                let mut outcomes = Vec::new();
+                let mut n = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let k = format!("w{task}-{n}");
+                    let t = Instant::now();
+                    let r = async {
+                        let mut c = pool.writer().get_conn().await?;
+                        let mut tx = c.start_transaction(Default::default()).await?;
+                        for part in 0..2u8 {
+                            tx.exec_drop(
+                                "INSERT INTO app.ledger (k, part) VALUES (?, ?)",
+                                (&k, part),
+                            )
+                            .await
+                            .map_err(Error::from_mysql_owned)?;
+                        }
+                        tx.commit().await
+                    }
+                    .await;
+                    let after = fault.lock().unwrap().is_some_and(|f| t >= f);
+                    match r {
+                        Ok(()) => {
+                            tally.record("write: ok", t.elapsed(), after);
+                            outcomes.push((k, None));
+                        }
+                        Err(e) => {
+                            tally.record(&format!("write: {}", kind(&e)), t.elapsed(), after);
+                            outcomes.push((k, Some(Error::outcome(&e.into_mysql()))));
+                        }
+                    }
+                }
+                (tally, outcomes)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(secs / 3)).await;
+    let victim = writer_node(&sb).await;
+    *fault.lock().unwrap() = Some(Instant::now());
+    sb.kill(victim);
+    tokio::time::sleep(Duration::from_secs(secs - secs / 3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut tally = Tally::default();
+    for r in reads {
+        tally.merge(r.await.expect("reader").0);
+    }
+    let mut outcomes = Vec::new();
+    for w in writes {
+        let (t, o) = w.await.expect("writer");
+        tally.merge(t);
+        outcomes.extend(o);
+    }
+    pool.disconnect().await;
+    // The rows, on a survivor (all survivors hold the same).
+    let survivor = (victim + 1) % 3;
+    let rows = sb
+        .sql(
+            survivor,
+            "SELECT k, COUNT(*), COUNT(DISTINCT part) FROM app.ledger GROUP BY k",
+        )
+        .await
+        .expect("rows");
+    let present: HashMap<String, (u64, u64)> = rows
+        .into_iter()
+        .map(|r| {
+            let (k, n, p): (String, u64, u64) = mysql_async::from_row(r);
+            (k, (n, p))
+        })
+        .collect();
+    let (mut lost, mut doubled, mut split, mut unknown_present, mut unknown_absent) =
+        (0, 0, 0, 0, 0);
+    for (k, outcome) in &outcomes {
+        let got = present.get(k).copied();
+        match got {
+            Some((n, _)) if n > 2 => doubled += 1,
+            Some((2, 2)) | None => {}
+            Some(_) => split += 1,
+        }
+        match (outcome, got.is_some()) {
+            (None, false) | (Some(DataOutcome::NotApplied), true) => lost += 1,
+            (Some(DataOutcome::Unknown), true) => unknown_present += 1,
+            (Some(DataOutcome::Unknown), false) => unknown_absent += 1,
+            _ => {}
+        }
+    }
+    let attempted: std::collections::HashSet<&String> = outcomes.iter().map(|o| &o.0).collect();
+    let strays = present.keys().filter(|k| !attempted.contains(k)).count();
+    println!("  killed node {victim} (the writer)");
+    println!("  told: {:?}", tally.told);
+    println!("  before the kill: {}", Tally::latency(&tally.before));
+    println!("  from the kill on: {}", Tally::latency(&tally.after));
+    println!(
+        "  rows: answers contradicted by the rows {lost}, doubled {doubled}, split {split}, \
+         rows of no attempt {strays}; unknown outcomes present {unknown_present}, absent \
+         {unknown_absent}"
+    );
+}
+
+/// Part 2.
+async fn isolate(secs: u64) {
+    println!("== 2. a node cut off from the other two under 6 readers ({secs} s) ==");
+    let sb = cluster().await;
+    let pool = GaleraPool::new(opts(&sb, "")).await.expect("pool");
+    let stop = Arc::new(AtomicBool::new(false));
+    let fault = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let reads = readers(&pool, 6, &stop, &fault);
+    tokio::time::sleep(Duration::from_secs(secs / 3)).await;
+    let victim = (writer_node(&sb).await + 1) % 3;
+    let asked = Instant::now();
+    *fault.lock().unwrap() = Some(asked);
+    sb.isolate(victim).await.expect("isolate");
+    let non_primary = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs - secs / 3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut tally = Tally::default();
+    let mut last = None::<Instant>;
+    for r in reads {
+        let (t, served) = r.await.expect("reader");
+        tally.merge(t);
+        for (at, port) in served {
+            if port == sb.port(victim) && at >= asked {
+                last = Some(last.map_or(at, |l| l.max(at)));
+            }
+        }
+    }
+    pool.disconnect().await;
+    println!(
+        "  node {victim} reported non-Primary {:.2?} after it was cut off",
+        non_primary - asked
+    );
+    match last {
+        Some(l) if l > non_primary => println!(
+            "  the last statement it served came {:.0?} after it lost quorum",
+            l - non_primary
+        ),
+        Some(l) => println!(
+            "  the last statement it served came {:.0?} before it lost quorum (while it \
+             still was in the Primary component), none after",
+            non_primary - l
+        ),
+        None => println!("  it served nothing after the cut"),
+    }
+    println!("  told: {:?}", tally.told);
+    println!("  from the cut on: {}", Tally::latency(&tally.after));
+}
+
+/// One hot-table run; (transactions per second, rolled back per 1,000).
+async fn hot_round(sb: &Sandbox, writers: &str, secs: u64) -> (f64, f64, BTreeMap<String, u64>) {
+    let pool = GaleraPool::new(opts(sb, &format!("galera_writers={writers}")))
+        .await
+        .expect("pool");
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..8u32)
+        .map(|task| {
+            let (pool, stop) = (pool.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut told: BTreeMap<String, u64> = BTreeMap::new();
+                let mut n = task;
+                while !stop.load(Ordering::Relaxed) {
+                    n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    let (a, b) = (n % 4 + 1, (n / 4) % 4 + 1);
+                    let r = async {
+                        let mut c = pool.writer().get_conn().await?;
+                        let mut tx = c.start_transaction(Default::default()).await?;
+                        for id in [a.min(b), a.max(b)] {
+                            tx.exec_drop("UPDATE app.hot SET v = v + 1 WHERE id = ?", (id,))
+                                .await
+                                .map_err(Error::from_mysql_owned)?;
+                        }
+                        tx.commit().await
+                    }
+                    .await;
+                    let what = match r {
+                        Ok(()) => "ok".to_owned(),
+                        Err(e) => kind(&e),
+                    };
+                    *told.entry(what).or_default() += 1;
+                }
+                told
+            })
+        })
+        .collect();
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut told: BTreeMap<String, u64> = BTreeMap::new();
+    for task in tasks {
+        for (k, n) in task.await.expect("task") {
+            *told.entry(k).or_default() += n;
+        }
+    }
+    let elapsed = t.elapsed().as_secs_f64();
+    pool.disconnect().await;
+    let all: u64 = told.values().sum();
+    let ok = told.get("ok").copied().unwrap_or(0);
+    let rolled = told.get("TransactionRolledBack").copied().unwrap_or(0);
+    (
+        ok as f64 / elapsed,
+        rolled as f64 * 1000.0 / all.max(1) as f64,
+        told,
+    )
+}
+
+/// Part 3.
+async fn hot(secs: u64, rounds: u64) {
+    println!(
+        "== 3. 8 tasks, transactions updating 2 of 4 hot rows, single writer vs all ({secs} s \
+         each, {rounds} rounds) =="
+    );
+    let sb = cluster().await;
+    for round in 1..=rounds {
+        for writers in ["single", "all"] {
+            let (tps, per_1000, told) = hot_round(&sb, writers, secs).await;
+            println!(
+                "  round {round}, galera_writers={writers}: {tps:.0} committed/s, rolled back by \
+                 the cluster {per_1000:.1} per 1,000; told {told:?} (load {})",
+                loadavg()
+            );
+        }
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let secs = env("SECS", 9).max(3);
+    let rounds = env("ROUNDS", 2).max(1);
+    println!("load average at start: {}", loadavg());
+    kill(secs).await;
+    isolate(secs).await;
+    hot(secs, rounds).await;
+    println!("load average at the end: {}", loadavg());
+}
