@@ -2,14 +2,16 @@
 //!
 //! Each host gets its own bounded connection (not the balancer's), so a dead host shows as
 //! unreachable instead of being skipped, and a hung one costs at most the connect timeout.
-//! Hosts are checked concurrently.
+//! Hosts are checked concurrently. For a Galera URL each node's state is shown too (its
+//! `wsrep_local_state_comment`, `wsrep_cluster_status` and `wsrep_cluster_size`): what a
+//! `GaleraPool`'s monitor reads to keep a node in rotation or out.
 //!
 //! With `--watch` it keeps going and prints the library's events instead (`watch.rs`).
 
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use mysql_lb::{Balancer, Blacklist, HostAddr, LbOpts};
+use mysql_lb::{Balancer, Blacklist, HostAddr, LbOpts, Mode};
 use serde_json::json;
 
 use crate::table::Table;
@@ -49,7 +51,19 @@ struct Probe {
     read_only: bool,
     /// `None`: not a replica; `Some(None)`: a replica whose lag is unknown (NULL).
     lag: Option<Option<u64>>,
+    /// A Galera node's state, e.g. `Synced, Primary, 3 nodes` (Galera URLs only).
+    galera: Option<String>,
 }
+
+/// A Galera node's local state, component and cluster size, in one statement that a node
+/// without quorum still answers.
+const GALERA_STATE: &str = "SELECT \
+    (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+      WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE_COMMENT'), \
+    (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+      WHERE VARIABLE_NAME = 'WSREP_CLUSTER_STATUS'), \
+    (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+      WHERE VARIABLE_NAME = 'WSREP_CLUSTER_SIZE')";
 
 pub(crate) fn run(args: Args) -> Outcome {
     let (opts, rt) = match input::opts_and_runtime(&args.url) {
@@ -110,6 +124,7 @@ async fn check_all(opts: &LbOpts) -> Vec<HostStatus> {
 /// statement is bounded by the same timeout.
 async fn probe(balancer: &Balancer, addr: &HostAddr) -> Result<Probe, String> {
     let bound = balancer.opts().connect_timeout();
+    let galera = balancer.opts().mode() == Mode::Galera;
     // Through the balancer's dialer: TLS as the URL says, every step bounded.
     let mut conn = balancer
         .connect_host(addr)
@@ -130,11 +145,24 @@ async fn probe(balancer: &Balancer, addr: &HostAddr) -> Result<Probe, String> {
             .first()
             .map(|row| row.get_opt::<Option<u64>, _>("Seconds_Behind_Master"))
             .map(|v| v.and_then(Result::ok).flatten());
+        let galera = if galera {
+            let row: Option<(Option<String>, Option<String>, Option<String>)> =
+                conn.query_first(GALERA_STATE).await?;
+            Some(match row {
+                Some((Some(state), Some(component), Some(size))) => {
+                    format!("{state}, {component}, {size} nodes")
+                }
+                _ => "no Galera status".to_owned(),
+            })
+        } else {
+            None
+        };
         Ok::<_, mysql_async::Error>(Probe {
             rtt,
             version,
             read_only,
             lag,
+            galera,
         })
     };
     let probe = tokio::time::timeout(bound, result).await;
@@ -158,6 +186,10 @@ fn lag_text(lag: &Option<Option<u64>>) -> String {
 }
 
 fn to_table(statuses: &[HostStatus]) -> String {
+    let galera = statuses
+        .iter()
+        .any(|s| s.result.as_ref().is_ok_and(|p| p.galera.is_some()));
+    // A Galera node has no replica lag: the column shows its state instead.
     let mut t = Table::new([
         "host",
         "role",
@@ -165,7 +197,7 @@ fn to_table(statuses: &[HostStatus]) -> String {
         "rtt ms",
         "version",
         "read_only",
-        "lag",
+        if galera { "node state" } else { "lag" },
         "blacklisted",
     ]);
     for s in statuses {
@@ -181,7 +213,7 @@ fn to_table(statuses: &[HostStatus]) -> String {
                 format!("{:.2}", input::ms(p.rtt)),
                 p.version.clone(),
                 u8::from(p.read_only).to_string(),
-                lag_text(&p.lag),
+                p.galera.clone().unwrap_or_else(|| lag_text(&p.lag)),
                 black,
             ]),
             Err(e) => t.row([
@@ -217,6 +249,7 @@ fn to_json(statuses: &[HostStatus]) -> serde_json::Value {
                     "read_only": p.read_only,
                     "replica": p.lag.is_some(),
                     "lag_s": p.lag.flatten(),
+                    "galera_state": p.galera,
                 }),
                 Err(e) => json!({
                     "host": s.addr.to_string(),

@@ -426,3 +426,29 @@ fn limits_of(opts: &LbOpts) -> Limits {
         ping_timeout: opts.ping_timeout(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn set_hosts_takes_the_order_and_roles_given() {
+        let pool = LoadBalancedPool::new(
+            "mysql://u@127.0.0.1:1,127.0.0.1:2,127.0.0.1:3/"
+                .parse()
+                .unwrap(),
+        );
+        let spec = |port, role| HostSpec::new("127.0.0.1", port, role);
+        let wanted = vec![
+            spec(3, crate::opts::Role::Source),
+            spec(1, crate::opts::Role::Any),
+            spec(4, crate::opts::Role::Any),
+        ];
+        pool.set_hosts(wanted.clone(), Duration::ZERO);
+        assert_eq!(pool.hosts(), wanted);
+        // The same list again changes nothing.
+        let generation = pool.core.generation();
+        pool.set_hosts(wanted, Duration::ZERO);
+        assert_eq!(pool.core.generation(), generation);
+    }
+}
