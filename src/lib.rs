@@ -10,11 +10,12 @@
 //!   `mysql_async::prelude::Queryable`), and its [`LoadBalancedTransaction`].
 //! - [`LoadBalancedPool`]: pooled connections over several hosts.
 //! - [`ReplicationPool`]: sources and replicas, roles and lag checked, causal reads, and
-//!   [`ReplicationConnection`], routed by read-only mode.
+//!   [`ReplicationConnection`], routed by read-only mode; over a Galera cluster
+//!   ([`GaleraPool`]), node states checked and one writer every process agrees on.
 //! - [`LbOpts`]: the connection string and options (and [`LbOptsBuilder`] for code).
 //! - [`Error`], and [`Error::outcome`] for what an error means for the caller's data.
 //! - What operators see: a `tracing` span per statement, [`subscribe`] for [`Event`]s (a
-//!   host blacklisted or back, a failover, a role change), metrics through the `metrics`
+//!   host blacklisted or back, a failover, a role change, a Galera node out of rotation), metrics through the `metrics`
 //!   facade (feature `metrics`; [`metric_names`]).
 //! - Connecting: TLS ([`SslMode`], [`TlsOpts`]), a per-connect hook ([`ConnectParams`]), and
 //!   plain `mysql_async::Conn`s for other crates ([`Balancer::connect`]).
