@@ -1,4 +1,5 @@
-//! `mysql-lb sandbox --servers N`: real `mariadbd` servers driven over stdin, for scripts.
+//! `mysql-lb sandbox --servers N [--galera]`: real `mariadbd` servers driven over stdin, for
+//! scripts.
 //!
 //! Benchmarks that compare clients (see `scripts/compare.sh`) need the same servers and the
 //! same faults for every client, including clients that are not Rust. This command owns the
@@ -18,6 +19,13 @@
 //! - `sql I STATEMENT`: run STATEMENT on server I. Answer: `ok` and the rows as a JSON array
 //!   of arrays.
 //! - `quit`. Answer: `ok quit`.
+//!
+//! - With `--galera` the servers are one Galera cluster
+//!   ([`mysql_lb_sandbox::Sandbox::start_galera`]) and the JSON line's `url` is its
+//!   `mysql:galera://` URL (as the non-SUPER `app` account; `user` and `password` stay the
+//!   admin account's). Three more commands: `isolate I` (cut it off the cluster; answers once
+//!   it is non-Primary), `rejoin I` (answers once it is Synced again) and `desync I on|off`.
+//!   `restart I` rejoins the cluster, or bootstraps a new one when no node runs.
 //!
 //! A malformed command or a failed one gets `error` and the reason; the servers keep running.
 //!
@@ -47,6 +55,11 @@ pub(crate) struct Args {
     /// HAProxy's `option mysql-check user NAME`.
     #[arg(long, value_name = "NAME")]
     haproxy_check_user: Option<String>,
+
+    /// Start the servers as one Galera cluster (node 0 bootstraps it); the URL printed is
+    /// then a `mysql:galera://` URL.
+    #[arg(long)]
+    galera: bool,
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
@@ -87,7 +100,12 @@ async fn serve(args: Args) -> Outcome {
             return Outcome::Failed(format!("installing signal handlers: {e}"));
         }
     };
-    let sandbox = match Sandbox::start(args.servers).await {
+    let started = if args.galera {
+        Sandbox::start_galera(args.servers).await
+    } else {
+        Sandbox::start(args.servers).await
+    };
+    let sandbox = match started {
         Ok(sb) => sb,
         Err(e) => return Outcome::Failed(format!("starting the sandbox: {e}")),
     };
@@ -99,7 +117,7 @@ async fn serve(args: Args) -> Outcome {
             }
         }
     }
-    println!("{}", describe(&sandbox));
+    println!("{}", describe(&sandbox, args.galera));
 
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
@@ -124,7 +142,7 @@ async fn serve(args: Args) -> Outcome {
             println!("ok quit");
             break;
         }
-        match execute(&sandbox, line).await {
+        match execute(&sandbox, args.galera, line).await {
             Ok(answer) => println!("ok {answer}"),
             Err(e) => println!("error {e}"),
         }
@@ -135,9 +153,10 @@ async fn serve(args: Args) -> Outcome {
 }
 
 /// The start-up JSON line.
-fn describe(sb: &Sandbox) -> serde_json::Value {
+fn describe(sb: &Sandbox, galera: bool) -> serde_json::Value {
     let hosts: Vec<_> = (0..sb.len()).map(|i| host_json(sb, i)).collect();
-    json!({"url": sb.url(), "hosts": hosts, "user": USER, "password": PASSWORD})
+    let url = if galera { sb.galera_url() } else { sb.url() };
+    json!({"url": url, "hosts": hosts, "user": USER, "password": PASSWORD})
 }
 
 fn host_json(sb: &Sandbox, i: usize) -> serde_json::Value {
@@ -146,19 +165,25 @@ fn host_json(sb: &Sandbox, i: usize) -> serde_json::Value {
 
 /// What the protocol accepts, for error answers.
 const USAGE: &str = "commands: kill|pause|resume|restart I, sql I STATEMENT, quit";
+/// What it accepts with `--galera`.
+const GALERA_USAGE: &str = "commands: kill|pause|resume|restart|isolate|rejoin I, \
+     desync I on|off, sql I STATEMENT, quit";
 
 /// Runs one command line; the answer follows `ok ` or `error `.
-async fn execute(sb: &Sandbox, line: &str) -> Result<String, String> {
+async fn execute(sb: &Sandbox, galera: bool, line: &str) -> Result<String, String> {
+    let usage = if galera { GALERA_USAGE } else { USAGE };
     let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
     let (index, statement) = rest.trim_start().split_once(' ').unwrap_or((rest, ""));
     let statement = statement.trim();
     let wants_statement = match verb {
         "kill" | "pause" | "resume" | "restart" => false,
+        "isolate" | "rejoin" if galera => false,
         "sql" => true,
-        _ => return Err(format!("unknown command `{verb}`; {USAGE}")),
+        "desync" if galera => true,
+        _ => return Err(format!("unknown command `{verb}`; {usage}")),
     };
     if wants_statement == statement.is_empty() {
-        return Err(format!("malformed `{line}`; {USAGE}"));
+        return Err(format!("malformed `{line}`; {usage}"));
     }
     let i = server_index(sb, index.trim()).map_err(|e| format!("{e} in `{line}`"))?;
     match verb {
@@ -170,6 +195,22 @@ async fn execute(sb: &Sandbox, line: &str) -> Result<String, String> {
                 .await
                 .map_err(|e| format!("restart {i}: {e}"))?;
             return Ok(format!("restart {i} {}", host_json(sb, i)));
+        }
+        "isolate" => sb
+            .isolate(i)
+            .await
+            .map_err(|e| format!("isolate {i}: {e}"))?,
+        "rejoin" => sb.rejoin(i).await.map_err(|e| format!("rejoin {i}: {e}"))?,
+        "desync" => {
+            let on = match statement {
+                "on" => true,
+                "off" => false,
+                _ => return Err(format!("malformed `{line}`: desync I on|off")),
+            };
+            sb.desync(i, on)
+                .await
+                .map_err(|e| format!("desync {i}: {e}"))?;
+            return Ok(format!("desync {i} {statement}"));
         }
         _ => {
             let rows = sb

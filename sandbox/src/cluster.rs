@@ -192,6 +192,10 @@ pub struct Sandbox {
     admin_tls: Option<AdminTls>,
     /// The server last made the replication source (see `replication.rs`); 0 otherwise.
     pub(super) source: AtomicUsize,
+    /// The template data dir the servers' data dirs were copied from (never written to).
+    pub(super) template: PathBuf,
+    /// Set when the servers are Galera nodes (see `galera.rs`).
+    pub(super) galera: Option<super::galera::Galera>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -214,6 +218,30 @@ impl Sandbox {
 
     /// Starts `n` servers with `opts` and waits until all accept connections.
     pub async fn start_with(n: usize, opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
+        let sandbox = Self::prepare(n, opts).await?;
+        // Spawn every server first, then wait: they boot in parallel.
+        let mut pending = Vec::with_capacity(n);
+        for server in &sandbox.servers {
+            pending.push(server.spawn(&sandbox.launch, free_port()?).await?);
+        }
+        for (server, first) in sandbox.servers.iter().zip(pending) {
+            let mut result = server.wait_ready(first).await;
+            let mut attempts = 1;
+            while let Err(StartError::AddrInUse(e)) = result {
+                if attempts == PORT_ATTEMPTS {
+                    return Err(e);
+                }
+                attempts += 1;
+                let pending = server.spawn(&sandbox.launch, free_port()?).await?;
+                result = server.wait_ready(pending).await;
+            }
+            result?;
+        }
+        Ok(sandbox)
+    }
+
+    /// A sandbox of `n` servers with their data dirs copied from the template, none started.
+    pub(super) async fn prepare(n: usize, opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
         // Finding binaries, sweeping, building the template and copying data dirs all block.
         let (bins, dir, template) = tokio::task::spawn_blocking(move || {
             let bins = Binaries::find()?;
@@ -241,6 +269,8 @@ impl Sandbox {
             sql_timeout: opts.sql_timeout,
             admin_tls: opts.admin_tls,
             source: AtomicUsize::new(0),
+            template: template.clone(),
+            galera: None,
         };
         let targets: Vec<PathBuf> = sandbox.servers.iter().map(Server::data_dir).collect();
         if let Some(s) = sandbox.servers.last()
@@ -264,25 +294,6 @@ impl Sandbox {
         })
         .await
         .map_err(|e| SandboxError::io("sandbox copy task", std::io::Error::other(e)))??;
-
-        // Spawn every server first, then wait: they boot in parallel.
-        let mut pending = Vec::with_capacity(n);
-        for server in &sandbox.servers {
-            pending.push(server.spawn(&sandbox.launch, free_port()?).await?);
-        }
-        for (server, first) in sandbox.servers.iter().zip(pending) {
-            let mut result = server.wait_ready(first).await;
-            let mut attempts = 1;
-            while let Err(StartError::AddrInUse(e)) = result {
-                if attempts == PORT_ATTEMPTS {
-                    return Err(e);
-                }
-                attempts += 1;
-                let pending = server.spawn(&sandbox.launch, free_port()?).await?;
-                result = server.wait_ready(pending).await;
-            }
-            result?;
-        }
         Ok(sandbox)
     }
 
@@ -339,10 +350,21 @@ impl Sandbox {
 
     /// Kills server `i` if it runs, then starts it again on the same port and data dir and
     /// waits until it is ready. Data committed before survives (InnoDB recovers it).
+    ///
+    /// A Galera node (see [`Sandbox::start_galera`]) rejoins the nodes that run, or
+    /// bootstraps a new cluster when none does, and is waited for until it is Synced.
     pub async fn restart(&self, i: usize) -> Result<(), SandboxError> {
+        if self.galera.is_some() {
+            return self.restart_galera(i).await;
+        }
+        self.servers[i].kill();
+        self.start_on_port(i, self.port(i)).await
+    }
+
+    /// Starts server `i` (not running) on `port` and waits until it is ready; while the port
+    /// is taken by someone else, tries again for a while (the port is the server's to keep).
+    pub(super) async fn start_on_port(&self, i: usize, port: u16) -> Result<(), SandboxError> {
         let server = &self.servers[i];
-        server.kill();
-        let port = server.port();
         let give_up = tokio::time::Instant::now() + RESTART_PORT_WAIT;
         loop {
             let pending = server.spawn(&self.launch, port).await?;

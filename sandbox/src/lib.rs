@@ -23,6 +23,8 @@
 //! - `replication.rs`: the same servers as a GTID replication set (one source, N replicas)
 //!   with lag, promote and demote ([`Sandbox::start_replication`]), and the non-SUPER
 //!   [`APP_USER`] for whom `read_only` holds.
+//! - `galera.rs`: the same servers as a Galera cluster ([`Sandbox::start_galera`]) with
+//!   isolate / rejoin / desync, restarts that rejoin by IST and [`Sandbox::rejoin_by_sst`].
 //! - `server.rs`: one `mariadbd` process, started on a port and waited for by reading its log.
 //! - `template.rs`: the data directory made once by `mariadb-install-db` and copied per server.
 //! - `spawner.rs`: the single thread that forks every child, so children die with the process.
@@ -50,6 +52,7 @@
 mod cluster;
 mod error;
 mod exit;
+mod galera;
 mod ports;
 mod proxy;
 mod replication;
@@ -61,6 +64,7 @@ mod tls;
 
 pub use cluster::{Sandbox, SandboxOptions};
 pub use error::SandboxError;
+pub use galera::{GaleraStart, GaleraState};
 pub use ports::fresh_port;
 pub use proxy::{FaultProxy, ProxyMode};
 pub use replication::{APP_PASSWORD, APP_USER};

@@ -273,9 +273,17 @@ impl Server {
         }
     }
 
-    /// SIGKILLs the process (paused or not) and reaps it; nothing if none runs.
+    /// SIGKILLs the process (paused or not) and its process group, then reaps it; nothing if
+    /// none runs.
+    ///
+    /// The group holds what the server started itself, such as a Galera node's state
+    /// transfer script and its `rsync` daemon, which would otherwise outlive it and keep
+    /// its port.
     pub(crate) fn kill(&self) {
         if let Some(mut child) = self.lock().take() {
+            // SAFETY: the child leads its own group (`process_group(0)`) and is not reaped
+            // yet, so the group id cannot name anyone else's group.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
             let _ = child.kill();
             let _ = child.wait();
         }
