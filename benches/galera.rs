@@ -71,8 +71,9 @@ async fn writer_node(sb: &Sandbox) -> usize {
     let mut best = (0, u32::MAX);
     for i in 0..sb.len() {
         let s = sb.galera_state(i).await.expect("state");
-        if s.local_index < best.1 {
-            best = (i, s.local_index);
+        let index = s.local_index.unwrap_or(u32::MAX);
+        if index < best.1 {
+            best = (i, index);
         }
     }
     best.0

@@ -189,7 +189,15 @@ pub enum Error {
 
     /// An error from `mysql_async`, passed on unchanged (SQL errors and the like).
     #[error(transparent)]
-    Mysql(#[from] mysql_async::Error),
+    Mysql(mysql_async::Error),
+}
+
+/// One of ours that travelled inside `mysql_async::Error::Other` comes back out as itself
+/// (so `?` on a `Queryable` method never shows "Other error: transaction lost …").
+impl From<mysql_async::Error> for Error {
+    fn from(err: mysql_async::Error) -> Error {
+        Error::from_mysql_owned(err)
+    }
 }
 
 impl Error {
@@ -385,3 +393,18 @@ impl std::error::Error for UrlError {}
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn question_mark_unwraps_ours() {
+        let e: Error = Error::Closed.into_mysql().into();
+        assert!(matches!(e, Error::Closed), "{e:?}");
+        let plain: Error =
+            mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed).into();
+        assert!(matches!(plain, Error::Mysql(_)));
+        assert!(!plain.to_string().starts_with("Other error"));
+    }
+}
