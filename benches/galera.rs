@@ -4,8 +4,9 @@
 //!
 //! 1. **Kill**: 6 readers (a primary-key `SELECT`) and 2 writers (a two-row transaction) run
 //!    for `SECS` seconds; after a third of it the writer node is SIGKILLed. Printed: what
-//!    callers were told, per kind; worst and p99 latency before and after; rows lost (told
-//!    done, absent), doubled or split (counted on every node afterwards).
+//!    callers were told, per kind; read and write latency before and after; answers the rows
+//!    contradict (told done and absent, told not applied and present), rows doubled or
+//!    split. Reads are text queries: a prepared statement is never retried elsewhere.
 //! 2. **Isolation**: the same readers; one node is cut from the other two
 //!    (`gmcast.isolate=1`). Printed: when it reported non-Primary, and the last statement it
 //!    served after that.
@@ -48,7 +49,7 @@ async fn cluster() -> Sandbox {
     let sb = Sandbox::start_galera(3).await.expect("a Galera cluster");
     sb.exec(
         0,
-        "CREATE DATABASE IF NOT EXISTS app; \
+        "CREATE DATABASE IF NOT EXISTS app; USE app; \
          CREATE TABLE app.r (id INT PRIMARY KEY, v INT NOT NULL); \
          INSERT INTO app.r SELECT seq, 0 FROM seq_1_to_100; \
          CREATE TABLE app.ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
@@ -79,23 +80,20 @@ async fn writer_node(sb: &Sandbox) -> usize {
     best.0
 }
 
-/// What callers were told, and when.
+/// What callers were told, and how long reads and writes took before and after the fault.
 #[derive(Default)]
 struct Tally {
     told: BTreeMap<String, u64>,
-    before: Option<Histogram<u64>>,
-    after: Option<Histogram<u64>>,
+    /// By (`"read"` or `"write"`, after the fault).
+    took: BTreeMap<(&'static str, bool), Histogram<u64>>,
 }
 
 impl Tally {
-    fn record(&mut self, what: &str, took: Duration, after_fault: bool) {
-        *self.told.entry(what.to_owned()).or_default() += 1;
-        let h = if after_fault {
-            &mut self.after
-        } else {
-            &mut self.before
-        };
-        h.get_or_insert_with(|| Histogram::new(3).expect("histogram"))
+    fn record(&mut self, side: &'static str, what: &str, took: Duration, after_fault: bool) {
+        *self.told.entry(format!("{side}: {what}")).or_default() += 1;
+        self.took
+            .entry((side, after_fault))
+            .or_insert_with(|| Histogram::new(3).expect("histogram"))
             .record(took.as_micros() as u64)
             .ok();
     }
@@ -104,28 +102,25 @@ impl Tally {
         for (k, n) in other.told {
             *self.told.entry(k).or_default() += n;
         }
-        for (mine, theirs) in [
-            (&mut self.before, other.before),
-            (&mut self.after, other.after),
-        ] {
-            if let Some(t) = theirs {
-                match mine {
-                    Some(m) => m.add(&t).expect("same bounds"),
-                    None => *mine = Some(t),
+        for (k, h) in other.took {
+            match self.took.get_mut(&k) {
+                Some(mine) => mine.add(&h).expect("same bounds"),
+                None => {
+                    self.took.insert(k, h);
                 }
             }
         }
     }
 
-    fn latency(h: &Option<Histogram<u64>>) -> String {
-        match h {
+    fn latency(&self, side: &'static str, after_fault: bool) -> String {
+        match self.took.get(&(side, after_fault)) {
             Some(h) => format!(
-                "p50 {:.2} ms, p99 {:.2} ms, worst {:.1} ms",
+                "{side}s p50 {:.2} ms, p99 {:.2} ms, worst {:.1} ms",
                 ms(h.value_at_quantile(0.5)),
                 ms(h.value_at_quantile(0.99)),
                 ms(h.max())
             ),
-            None => "none".to_owned(),
+            None => format!("no {side}s"),
         }
     }
 }
@@ -167,8 +162,9 @@ fn readers(
                     let t = Instant::now();
                     let r = async {
                         let mut c = pool.reader().get_conn().await?;
+                        // Text, as a prepared statement is never retried on another node.
                         let row: Option<(i64, u16)> = c
-                            .exec_first("SELECT v, @@port FROM app.r WHERE id = ?", (id,))
+                            .query_first(format!("SELECT v, @@port FROM app.r WHERE id = {id}"))
                             .await
                             .map_err(Error::from_mysql_owned)?;
                         Ok::<_, Error>(row.map_or(0, |r| r.1))
@@ -177,10 +173,10 @@ fn readers(
                     let after = fault.lock().unwrap().is_some_and(|f| t >= f);
                     match r {
                         Ok(port) => {
-                            tally.record("read: ok", t.elapsed(), after);
+                            tally.record("read", "ok", t.elapsed(), after);
                             served.push((Instant::now(), port));
                         }
-                        Err(e) => tally.record(&format!("read: {}", kind(&e)), t.elapsed(), after),
+                        Err(e) => tally.record("read", &kind(&e), t.elapsed(), after),
                     }
                 }
                 (tally, served)
@@ -227,11 +223,11 @@ async fn kill(secs: u64) {
                     let after = fault.lock().unwrap().is_some_and(|f| t >= f);
                     match r {
                         Ok(()) => {
-                            tally.record("write: ok", t.elapsed(), after);
+                            tally.record("write", "ok", t.elapsed(), after);
                             outcomes.push((k, None));
                         }
                         Err(e) => {
-                            tally.record(&format!("write: {}", kind(&e)), t.elapsed(), after);
+                            tally.record("write", &kind(&e), t.elapsed(), after);
                             outcomes.push((k, Some(Error::outcome(&e.into_mysql()))));
                         }
                     }
@@ -293,8 +289,13 @@ async fn kill(secs: u64) {
     let strays = present.keys().filter(|k| !attempted.contains(k)).count();
     println!("  killed node {victim} (the writer)");
     println!("  told: {:?}", tally.told);
-    println!("  before the kill: {}", Tally::latency(&tally.before));
-    println!("  from the kill on: {}", Tally::latency(&tally.after));
+    for side in ["read", "write"] {
+        println!(
+            "  {}; from the kill on: {}",
+            tally.latency(side, false),
+            tally.latency(side, true)
+        );
+    }
     println!(
         "  rows: answers contradicted by the rows {lost}, doubled {doubled}, split {split}, \
          rows of no attempt {strays}; unknown outcomes present {unknown_present}, absent \
@@ -371,7 +372,11 @@ async fn isolate(secs: u64) {
         None => println!("  node {victim} did not report non-Primary within the run"),
     }
     println!("  told: {:?}", tally.told);
-    println!("  from the cut on: {}", Tally::latency(&tally.after));
+    println!(
+        "  before the cut: {}; from the cut on: {}",
+        tally.latency("read", false),
+        tally.latency("read", true)
+    );
 }
 
 /// One hot-table run; (transactions per second, rolled back per 1,000).
