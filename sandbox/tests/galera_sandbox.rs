@@ -5,24 +5,16 @@
 //! takes seconds to start. Timings are printed with `eprintln!` (`--nocapture` shows them).
 //! Every wait is bounded.
 
-use std::future::Future;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{app_conn, bounded};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder};
-use mysql_lb_sandbox::{APP_PASSWORD, APP_USER, GaleraStart, Sandbox, SandboxOptions};
+use mysql_lb_sandbox::{GaleraStart, Sandbox, SandboxOptions};
 
-/// Bound on anything that should succeed.
-const BOUND: Duration = Duration::from_secs(60);
 /// How long a node may take to be Synced again.
 const SYNC: Duration = Duration::from_secs(30);
-
-/// Fails the test if `fut` does not finish within [`BOUND`].
-async fn bounded<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(BOUND, fut)
-        .await
-        .expect("operation did not finish within the bound")
-}
 
 /// A 3-node cluster started `how`, with a table `app.t`, the start time printed.
 async fn start_cluster(how: GaleraStart) -> Sandbox {
@@ -41,18 +33,6 @@ async fn start_cluster(how: GaleraStart) -> Sandbox {
     .await
     .expect("schema on node 0");
     sb
-}
-
-/// A connection to node `i` as the non-SUPER application account.
-async fn app_conn(sb: &Sandbox, i: usize) -> Conn {
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(sb.port(i))
-        .user(Some(APP_USER))
-        .pass(Some(APP_PASSWORD))
-        .db_name(Some("app"))
-        .prefer_socket(false);
-    bounded(Conn::new(opts)).await.expect("connect as app")
 }
 
 /// Inserts `id` on node `i`.

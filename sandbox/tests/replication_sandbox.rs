@@ -5,24 +5,16 @@
 //! replication threads, which would disturb each other on a shared set, and a set starts
 //! about as fast as a plain three-server sandbox. Every wait is bounded.
 
-use std::future::Future;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{app_conn, bounded};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder};
-use mysql_lb_sandbox::{APP_PASSWORD, APP_USER, Sandbox};
+use mysql_lb_sandbox::{APP_USER, Sandbox};
 
-/// Bound on anything that should succeed.
-const BOUND: Duration = Duration::from_secs(30);
 /// How long a replica gets to catch up when it should.
 const CATCH_UP: Duration = Duration::from_secs(20);
-
-/// Fails the test if `fut` does not finish within [`BOUND`].
-async fn bounded<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(BOUND, fut)
-        .await
-        .expect("operation did not finish within the bound")
-}
 
 /// A source with two replicas, with the start time printed.
 async fn start_set() -> Sandbox {
@@ -38,18 +30,6 @@ async fn start_set() -> Sandbox {
     .await
     .expect("schema on the source");
     sb
-}
-
-/// A connection to server `i` as the non-SUPER application account.
-async fn app_conn(sb: &Sandbox, i: usize) -> Conn {
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(sb.port(i))
-        .user(Some(APP_USER))
-        .pass(Some(APP_PASSWORD))
-        .db_name(Some("app"))
-        .prefer_socket(false);
-    bounded(Conn::new(opts)).await.expect("connect as app")
 }
 
 /// Inserts `id` on server `i` as the application account.
