@@ -11,7 +11,9 @@
 //! SQLSTATE class `08` (connection exceptions), and server errors that mean the server cannot
 //! serve: 1040 too many connections, 1047 a Galera node not ready for application use (it
 //! lost quorum, or is still joining; `08S01` says so too, but the code is what Galera
-//! documents), 1053 shutdown in progress, 1077/1078/1079/1080 normal
+//! documents), 1180 an error during commit (a Galera node that lost quorum while it
+//! replicated the commit: the cluster may have committed it, so the caller must hear that
+//! the outcome is unknown, which the lost-connection rule says for a failed host), 1053 shutdown in progress, 1077/1078/1079/1080 normal
 //! shutdown, 1129 host blocked, 1152/1184 aborted connection, 1927 connection killed, 4031 idle
 //! disconnect (MySQL 8.0.24+). It says no for access denied (1044, 1045: a bad password is not
 //! a host failure and would otherwise blacklist every host in turn), unknown database (1049),
@@ -68,6 +70,7 @@ const HOST_CODES: &[u16] = &[
     1040,
     crate::error::WSREP_NOT_READY,
     1053,
+    crate::error::COMMIT_FAILED,
     1077,
     1078,
     1079,
@@ -158,6 +161,8 @@ mod tests {
         // A Galera node without quorum; whatever SQLSTATE a server gives it.
         assert!(c.is_host_failure(&server(1047, "08S01")));
         assert!(c.is_host_failure(&server(1047, "HY000")));
+        // A commit that failed on a node without quorum: its outcome is unknown.
+        assert!(c.is_host_failure(&server(1180, "HY000")));
         // A certification conflict: the transaction's, not the host's.
         assert!(!c.is_host_failure(&server(1213, "40001")));
         assert!(c.is_host_failure(&server(1053, "08S01")));

@@ -47,13 +47,15 @@ pub enum Error {
         cause: Box<mysql_async::Error>,
     },
 
-    /// `COMMIT` was sent and the connection failed before its answer came back: the
-    /// transaction may or may not have committed, and nothing can tell from this side
+    /// `COMMIT` was sent and the connection failed before its answer came back, or the host
+    /// answered that it failed without being able to say whether the rest of its cluster
+    /// committed (a Galera node that lost quorum while it replicated the transaction, 1180):
+    /// the transaction may or may not have committed, and nothing can tell from this side
     /// (Connector/J: "Transaction resolution unknown", SQLSTATE 08007). Check the data before
     /// running it again.
     #[error(
-        "commit outcome unknown: COMMIT was sent to {host} and the connection failed before \
-         its answer ({cause}); the transaction may or may not have committed"
+        "commit outcome unknown: COMMIT was sent to {host} and did not come back committed \
+         or refused ({cause}); the transaction may or may not have committed"
     )]
     CommitUnknown {
         /// The host the `COMMIT` went to.
@@ -272,6 +274,17 @@ pub(crate) const ROLLED_BACK_CODE: u16 = 1213;
 /// Whether `err` is the server's word that it rolled the transaction back.
 pub(crate) fn is_rolled_back(err: &mysql_async::Error) -> bool {
     matches!(err, mysql_async::Error::Server(s) if s.code == ROLLED_BACK_CODE)
+}
+
+/// "Error during commit": what a Galera node answers when it lost quorum while it replicated
+/// a commit ("not connected to Primary Component"). The rest of the cluster may have got the
+/// write set and committed it, so the outcome is unknown; a host failure (see `checker.rs`),
+/// which the lost-connection rule turns into `CommitUnknown` or `WriteNotRetried`.
+pub(crate) const COMMIT_FAILED: u16 = 1180;
+
+/// Whether `err` is a commit that failed on the server (see [`COMMIT_FAILED`]).
+pub(crate) fn is_commit_failed(err: &mysql_async::Error) -> bool {
+    matches!(err, mysql_async::Error::Server(s) if s.code == COMMIT_FAILED)
 }
 
 /// A Galera node's "WSREP has not yet prepared node for application use": it lost quorum,

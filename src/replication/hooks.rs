@@ -15,14 +15,15 @@ use tokio::time::Instant;
 use super::causal::{self, Causal, Position};
 use crate::addr::HostAddr;
 use crate::conn::LoadBalancedConnection;
-use crate::error::{Error, is_not_ready, is_read_only_refusal};
+use crate::error::{Error, is_commit_failed, is_not_ready, is_read_only_refusal};
 use crate::pool::{Hooks, PoolCore};
 
 /// Hooks of either side.
 #[derive(Debug)]
 pub(super) struct SideHooks {
     /// Told when a write met a read-only server (1290, 1792, 1836), or a statement a Galera
-    /// node not ready (1047): roles or node states may have changed.
+    /// node not ready (1047) or a commit one that lost quorum (1180): roles or node states
+    /// may have changed.
     pub kick: Arc<Notify>,
     /// Where write positions are kept, with `causal_reads`.
     pub causal: Option<Arc<Causal>>,
@@ -62,7 +63,7 @@ impl Hooks for SideHooks {
     }
 
     fn statement_failed(&self, err: &mysql_async::Error) {
-        if is_read_only_refusal(err) || is_not_ready(err) {
+        if is_read_only_refusal(err) || is_not_ready(err) || is_commit_failed(err) {
             self.kick.notify_one();
         }
     }
