@@ -523,3 +523,49 @@ async fn counted_writes_with_a_node_killed_and_another_isolated() {
         "writes went on: {tally:?}"
     );
 }
+
+#[tokio::test]
+async fn with_discover_hosts_a_url_naming_one_node_reaches_all_and_follows_leaves() {
+    let (_turn, sb) = cluster().await;
+    let url = format!(
+        "mysql:galera://{APP_USER}:{APP_PASSWORD}@127.0.0.1:{}/?discover_hosts=true\
+         &health_check_interval=200ms&slow_start=0",
+        sb.port(0)
+    );
+    let pool = GaleraPool::new(url.parse().unwrap()).await.unwrap();
+    let all: std::collections::HashSet<u16> = (0..3).map(|i| sb.port(i)).collect();
+    until("reads reach every member", || async {
+        read_ports(&pool, 30)
+            .await
+            .keys()
+            .copied()
+            .collect::<std::collections::HashSet<_>>()
+            == all
+    })
+    .await;
+    // A member cut off leaves the others' list: it is dropped, and found again on its return.
+    let mut events = mysql_lb::subscribe();
+    let port = sb.port(2);
+    sb.isolate(2).await.unwrap();
+    until("the cut-off member is dropped", || async {
+        pool.stats()
+            .iter()
+            .all(|s| s.addr.port() != port || s.state == HostState::Removed)
+    })
+    .await;
+    sb.rejoin(2).await.unwrap();
+    until("the member is back", || async {
+        read_ports(&pool, 20).await.contains_key(&port)
+    })
+    .await;
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        match e.kind {
+            EventKind::HostDropped { host } if host.port() == port => seen.push("dropped"),
+            EventKind::HostDiscovered { host } if host.port() == port => seen.push("found"),
+            _ => {}
+        }
+    }
+    assert_eq!(seen, ["dropped", "found"]);
+    pool.disconnect().await;
+}

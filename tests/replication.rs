@@ -297,3 +297,93 @@ async fn a_causal_reader_that_loses_its_replica_never_reads_from_one_without_the
     sb.start_replica_sql(other).await.unwrap();
     pool.disconnect().await;
 }
+
+/// The ports that served `n` reads through the pool's reader side.
+async fn read_ports(pool: &ReplicationPool, n: usize) -> HashSet<u16> {
+    let mut seen = HashSet::new();
+    for _ in 0..n {
+        let mut c = pool.reader().get_conn().await.expect("reader");
+        seen.insert(port_of(&mut c).await.expect("read"));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn with_discover_hosts_a_replica_attached_mid_run_gets_reads_and_one_detached_leaves() {
+    let sb = Sandbox::start_replication(3).await.unwrap();
+    // Listing replicas takes this privilege on MariaDB (10.5 and later).
+    sb.exec(0, "GRANT REPLICATION MASTER ADMIN ON *.* TO 'app'@'%'")
+        .await
+        .unwrap();
+    sb.detach(3).await.unwrap();
+    let listed = |sb: Arc<Sandbox>| async move {
+        let rows = sb.sql(0, "SHOW SLAVE HOSTS").await.unwrap();
+        rows.iter()
+            .filter_map(|r| r.get::<u16, _>(2))
+            .collect::<HashSet<u16>>()
+    };
+    let sb = Arc::new(sb);
+    // The source lists a replica until its dump thread notices the replica left.
+    let give_up = Instant::now() + BOUND;
+    while listed(sb.clone()).await.contains(&sb.port(3)) {
+        assert!(Instant::now() < give_up, "the source still lists replica 3");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let interval = Duration::from_millis(300);
+    let url = format!(
+        "mysql:replication://{}:{}@127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}/?discover_hosts=true\
+         &health_check_interval={}ms&slow_start=0",
+        mysql_lb_sandbox::APP_USER,
+        mysql_lb_sandbox::APP_PASSWORD,
+        sb.port(0),
+        sb.port(1),
+        sb.port(2),
+        interval.as_millis()
+    );
+    let pool = ReplicationPool::new(url.parse().unwrap()).await.unwrap();
+    let mut events = mysql_lb::subscribe();
+    let (p1, p2, p3) = (sb.port(1), sb.port(2), sb.port(3));
+    assert_eq!(read_ports(&pool, 40).await, HashSet::from([p1, p2]));
+
+    // Attached: the source lists it, the monitor checks it, reads reach it.
+    sb.demote(3, 0).await.unwrap();
+    let attached = Instant::now();
+    let give_up = attached + BOUND;
+    while !read_ports(&pool, 20).await.contains(&p3) {
+        assert!(
+            Instant::now() < give_up,
+            "the attached replica got no reads"
+        );
+    }
+    let took = attached.elapsed();
+    eprintln!("an attached replica got reads {took:?} after it replicated ({interval:?} rounds)");
+    assert!(
+        took < 2 * interval + Duration::from_secs(2),
+        "{took:?}: more than two rounds and a margin for a loaded machine"
+    );
+
+    // Detached: the source stops listing it (once its dump thread notices), and it leaves.
+    sb.detach(3).await.unwrap();
+    let give_up = Instant::now() + BOUND;
+    while pool
+        .stats()
+        .iter()
+        .any(|s| s.addr.port() == p3 && s.state == HostState::Up)
+    {
+        assert!(Instant::now() < give_up, "the detached replica stayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!read_ports(&pool, 40).await.contains(&p3));
+    let mut kinds = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        match e.kind {
+            mysql_lb::EventKind::HostDiscovered { host } if host.port() == p3 => {
+                kinds.push("discovered")
+            }
+            mysql_lb::EventKind::HostDropped { host } if host.port() == p3 => kinds.push("dropped"),
+            _ => {}
+        }
+    }
+    assert_eq!(kinds, ["discovered", "dropped"]);
+    pool.disconnect().await;
+}

@@ -98,6 +98,8 @@ pub(crate) fn label(kind: &EventKind) -> String {
         EventKind::ReplicaCaughtUp { host } => format!("caught up {host}"),
         EventKind::NodeOutOfRotation { host, .. } => format!("out {host}"),
         EventKind::NodeInRotation { host } => format!("in {host}"),
+        EventKind::HostDiscovered { host } => format!("found {host}"),
+        EventKind::HostDropped { host } => format!("dropped {host}"),
         EventKind::PoolExhausted { .. } => "pool exhausted".to_owned(),
         other => other
             .to_string()

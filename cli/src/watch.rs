@@ -294,6 +294,12 @@ pub(crate) fn event_json(event: &Event) -> Value {
         EventKind::NodeInRotation { host } => {
             json!({"kind": "node_in_rotation", "host": host.to_string()})
         }
+        EventKind::HostDiscovered { host } => {
+            json!({"kind": "host_discovered", "host": host.to_string()})
+        }
+        EventKind::HostDropped { host } => {
+            json!({"kind": "host_dropped", "host": host.to_string()})
+        }
         EventKind::PoolExhausted {
             waited,
             hosts,

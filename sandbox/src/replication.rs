@@ -133,6 +133,13 @@ impl Sandbox {
         self.exec(i, "STOP SLAVE SQL_THREAD").await
     }
 
+    /// Detaches replica `i` from its source (`STOP SLAVE; RESET SLAVE ALL`); it stays
+    /// read-only, and its source stops listing it in `SHOW SLAVE HOSTS`. [`Sandbox::demote`]
+    /// attaches it again.
+    pub async fn detach(&self, i: usize) -> Result<(), SandboxError> {
+        self.exec(i, "STOP SLAVE; RESET SLAVE ALL").await
+    }
+
     /// `START SLAVE SQL_THREAD` on replica `i`.
     pub async fn start_replica_sql(&self, i: usize) -> Result<(), SandboxError> {
         self.exec(i, "START SLAVE SQL_THREAD").await

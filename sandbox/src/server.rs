@@ -184,6 +184,10 @@ impl Server {
             ))
             .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--port={port}"))
+            // What a source lists in SHOW SLAVE HOSTS for this server once it replicates
+            // (replica discovery needs both; the host alone would report port 0 on MySQL).
+            .arg("--report-host=127.0.0.1")
+            .arg(format!("--report-port={port}"))
             .arg(format!("--server-id={}", self.index + 1))
             .args(LIGHT_AND_FAST)
             .args(INNODB_SIZING)

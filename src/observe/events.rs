@@ -116,6 +116,19 @@ pub enum EventKind {
         /// The node.
         host: HostAddr,
     },
+    /// A replication or Galera pool found a host its servers report (`discover_hosts`): a
+    /// replica a source lists, a member a Galera node lists. It is checked (role, lag, node
+    /// state) before it gets traffic.
+    HostDiscovered {
+        /// The host.
+        host: HostAddr,
+    },
+    /// A host the pool had found is no longer reported: out of the pool, its connections in
+    /// use given the pool's grace.
+    HostDropped {
+        /// The host.
+        host: HostAddr,
+    },
     /// A pool had no connection to give within `acquire_timeout`.
     PoolExhausted {
         /// How long the checkout waited.
@@ -160,6 +173,10 @@ impl fmt::Display for EventKind {
                 write!(f, "node out of rotation: {host} ({state})")
             }
             EventKind::NodeInRotation { host } => write!(f, "node back in rotation: {host}"),
+            EventKind::HostDiscovered { host } => write!(f, "host discovered: {host}"),
+            EventKind::HostDropped { host } => {
+                write!(f, "discovered host dropped: {host} (no longer reported)")
+            }
             EventKind::PoolExhausted {
                 waited,
                 hosts,

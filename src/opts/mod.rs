@@ -48,6 +48,18 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     value::duration(value)
 }
 
+/// A host as a server reports one (`host:port`, `[v6]:port`), checked as a URL's host is;
+/// `None` for anything else (`AUTO`, no port, port 0, a malformed name).
+pub(crate) fn reported_host(item: &str) -> Option<HostAddr> {
+    let item = item.trim();
+    let (_, port) = item.rsplit_once(':')?;
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || item.ends_with(']') {
+        return None;
+    }
+    let spec = url::parse_host(item).ok()?;
+    (spec.role == Role::Any && spec.addr.port() != 0).then_some(spec.addr)
+}
+
 /// What a connection string asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(
@@ -192,6 +204,7 @@ impl fmt::Debug for StrategyChoice {
 /// | `hedge_delay_min` | | `5ms` | the hedge delay's floor (the delay is the host's recent p99) |
 /// | `hedge_delay_max` | | `80ms` | the hedge delay's cap: what a hung host costs a read, plus one answer |
 /// | `role_query` | | `SELECT @@global.read_only OR @@global.innodb_read_only` | the query a replication pool's monitor runs to tell a read-only host (first column true: read-only); `innodb_read_only` is how an Aurora reader shows |
+/// | `discover_hosts` | | `false` | a replication or Galera pool adds the hosts its servers report (replicas in the source's `SHOW SLAVE HOSTS`, members in `wsrep_incoming_addresses`) and drops those it found that leave; see [`crate::ReplicationPool`] |
 /// | `galera` | | `false` | the hosts are the nodes of a Galera cluster (as the scheme `mysql:galera://` says): a load-balancing or failover URL becomes a Galera one |
 /// | `galera_writers` | | `single` | which Galera nodes take writes: `single` (one node, the same in every process) or `all` |
 /// | `reject_read_only` | `rejectReadOnly` | `false` | a write refused as read-only (1290, 1792, 1836) blacklists the host and discards the connection, so the next statement goes to a writable host; the caller gets `WriteNotRetried` |
@@ -271,6 +284,7 @@ pub struct LbOpts {
     pub(crate) role_query: Option<String>,
     pub(crate) reject_read_only: bool,
     pub(crate) galera_writers: GaleraWriters,
+    pub(crate) discover_hosts: bool,
     pub(crate) tls: TlsOpts,
     pub(crate) connect_hook: Option<ConnectHook>,
     pub(crate) pass_through: Vec<(String, String)>,
@@ -324,6 +338,7 @@ impl Default for LbOpts {
             role_query: None,
             reject_read_only: false,
             galera_writers: GaleraWriters::Single,
+            discover_hosts: false,
             tls: TlsOpts::default(),
             connect_hook: None,
             pass_through: Vec::new(),
@@ -479,6 +494,10 @@ impl LbOpts {
     /// Which Galera nodes take writes.
     pub fn galera_writers(&self) -> GaleraWriters {
         self.galera_writers
+    }
+    /// Whether a replication or Galera pool adds the hosts its servers report.
+    pub fn discover_hosts(&self) -> bool {
+        self.discover_hosts
     }
     /// The TLS settings.
     pub fn tls(&self) -> &TlsOpts {
@@ -804,6 +823,8 @@ impl LbOptsBuilder {
         reject_read_only: bool => |o, v| o.reject_read_only = v;
         /// Which Galera nodes take writes.
         galera_writers: GaleraWriters => |o, v| o.galera_writers = v;
+        /// A replication or Galera pool adds the hosts its servers report.
+        discover_hosts: bool => |o, v| o.discover_hosts = v;
         /// How much TLS connections must have.
         ssl_mode: SslMode => |o, v| o.tls.set_mode(v);
         /// The CA file (PEM) the server's certificate must chain to.
@@ -849,6 +870,14 @@ impl LbOptsBuilder {
             opts.strategy = StrategyChoice::Named(StrategyKind::Sequential);
         }
         opts.mode = self.galera_mode(opts.mode)?;
+        if opts.discover_hosts && !matches!(opts.mode, Mode::Replication | Mode::Galera) {
+            return Err(UrlError::new(
+                UrlErrorKind::Conflict,
+                "discover_hosts",
+                "discover_hosts needs a replication or Galera URL (mysql:replication://, \
+                 mysql:galera://): their pools' monitor is what asks the servers",
+            ));
+        }
         if opts.mode == Mode::Galera {
             // Replica settings that a Galera node has no use for: said, not ignored.
             let refused = [

@@ -377,6 +377,16 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
         },
     },
     OptionDef {
+        name: "discover_hosts",
+        aliases: &[],
+        default: "false",
+        show: |o| Shown::Bool(o.discover_hosts),
+        apply: |b, v, _| {
+            b.discover_hosts(value::boolean(v)?);
+            Ok(())
+        },
+    },
+    OptionDef {
         name: "galera",
         aliases: &[],
         default: "false",

@@ -16,6 +16,7 @@
 //! | `wsrep_desync` | set by an operator: the node may fall behind |
 //! | `wsrep_cluster_size`, `wsrep_cluster_conf_id`, `wsrep_local_index` | the view the node is in, and its place in it |
 //! | `read_only` | the node takes no writes, whatever its state |
+//! | `wsrep_incoming_addresses` | the component's members, for `discover_hosts` (`discover.rs`) |
 //!
 //! From the answers ([`assign`]):
 //! - **In rotation**: ready, Primary, Synced and not desynced.
@@ -55,7 +56,8 @@ use crate::opts::{GaleraWriters, HostSpec, Role};
 pub(crate) const STATE_QUERY: &str = "SELECT VARIABLE_NAME, VARIABLE_VALUE \
      FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN \
      ('WSREP_READY', 'WSREP_CLUSTER_STATUS', 'WSREP_LOCAL_STATE', 'WSREP_LOCAL_STATE_COMMENT', \
-     'WSREP_CLUSTER_SIZE', 'WSREP_CLUSTER_CONF_ID', 'WSREP_LOCAL_INDEX') \
+     'WSREP_CLUSTER_SIZE', 'WSREP_CLUSTER_CONF_ID', 'WSREP_LOCAL_INDEX', \
+     'WSREP_INCOMING_ADDRESSES') \
      UNION ALL SELECT 'WSREP_DESYNC', @@global.wsrep_desync \
      UNION ALL SELECT 'READ_ONLY', @@global.read_only";
 
@@ -85,6 +87,9 @@ pub(crate) struct NodeState {
     pub desync: bool,
     /// `@@global.read_only`.
     pub read_only: bool,
+    /// `wsrep_incoming_addresses`: the members of the node's component, as they report
+    /// themselves (for `discover_hosts`).
+    pub incoming: String,
 }
 
 /// How a node may be used.
@@ -122,6 +127,7 @@ impl NodeState {
                     s.conf_id = value.trim().parse().ok().filter(|&n| n != u64::MAX)
                 }
                 "WSREP_LOCAL_INDEX" => s.local_index = value.trim().parse().ok(),
+                "WSREP_INCOMING_ADDRESSES" => s.incoming = value.trim().to_owned(),
                 "WSREP_DESYNC" => s.desync = on,
                 "READ_ONLY" => s.read_only = on,
                 _ => {}
@@ -279,6 +285,7 @@ mod tests {
             local_index: Some(index),
             desync: false,
             read_only: false,
+            incoming: String::new(),
         }
     }
 

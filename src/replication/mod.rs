@@ -23,6 +23,7 @@
 
 mod causal;
 mod conn;
+mod discover;
 mod galera;
 mod gtid;
 mod hooks;
@@ -265,32 +266,26 @@ impl ReplicationPool {
 }
 
 impl Inner {
-    /// One round of checks; see `monitor.rs`.
+    /// One round of checks; see `monitor.rs` (and `discover.rs` with `discover_hosts`).
     async fn check(&self) {
         let mut known = self.known.lock().await;
-        let mut probes = JoinSet::new();
-        for (i, k) in known.iter_mut().enumerate() {
-            let mut conn = k.conn.take();
-            let opts = self.opts.clone();
-            let addr = k.spec.addr.clone();
-            probes.spawn(async move {
-                let p = monitor::probe(&opts, &addr, &mut conn).await;
-                (i, conn, p)
-            });
-        }
-        while let Some(joined) = probes.join_next().await {
-            let Ok((i, conn, p)) = joined else { continue };
-            known[i].conn = conn;
-            known[i].reachable = p.is_some();
-            if let Some(causal) = &self.causal {
-                // Read just now, or gone: either way what was known is replaced.
-                let applied = p.as_ref().and_then(|p| p.applied.clone());
-                causal.observed(&known[i].spec.addr, applied);
-                let stalled = p.as_ref().is_some_and(|p| p.lag == Some(None));
-                causal.set_stalled(&known[i].spec.addr, stalled);
+        self.probe(&mut known, 0).await;
+        if self.opts.discover_hosts() {
+            let before = known.len();
+            let reported = self.reported(&known);
+            let changes = discover::reconcile(&mut known, reported, self.found_role());
+            for host in &changes.added {
+                tracing::info!(%host, "host discovered");
+                observe::emit(|| EventKind::HostDiscovered { host: host.clone() });
             }
-            if p.is_some() {
-                known[i].last = p;
+            for host in &changes.dropped {
+                tracing::info!(%host, "discovered host no longer reported: dropped");
+                observe::emit(|| EventKind::HostDropped { host: host.clone() });
+            }
+            // The new ones are checked now, so that they can serve from this round on.
+            let first_new = before - changes.dropped.len();
+            if first_new < known.len() {
+                self.probe(&mut known, first_new).await;
             }
         }
         let (writers, readers, now_left_out) = if self.opts.mode() == Mode::Galera {
@@ -361,6 +356,68 @@ impl Inner {
             if !same_addrs(&pool.hosts(), &hosts) {
                 pool.set_hosts(hosts, ROLE_CHANGE_GRACE);
             }
+        }
+    }
+
+    /// Checks `known[from..]`, all at once, each bounded (see `monitor::probe`).
+    async fn probe(&self, known: &mut [Known], from: usize) {
+        let mut probes = JoinSet::new();
+        for (i, k) in known.iter_mut().enumerate().skip(from) {
+            let mut conn = k.conn.take();
+            let opts = self.opts.clone();
+            let addr = k.spec.addr.clone();
+            probes.spawn(async move {
+                let p = monitor::probe(&opts, &addr, &mut conn).await;
+                (i, conn, p)
+            });
+        }
+        while let Some(joined) = probes.join_next().await {
+            let Ok((i, conn, p)) = joined else { continue };
+            known[i].conn = conn;
+            known[i].reachable = p.is_some();
+            if let Some(causal) = &self.causal {
+                // Read just now, or gone: either way what was known is replaced.
+                let applied = p.as_ref().and_then(|p| p.applied.clone());
+                causal.observed(&known[i].spec.addr, applied);
+                let stalled = p.as_ref().is_some_and(|p| p.lag == Some(None));
+                causal.set_stalled(&known[i].spec.addr, stalled);
+            }
+            if p.is_some() {
+                known[i].last = p;
+            }
+        }
+    }
+
+    /// The hosts the cluster reports now: the replicas the writable sources list, or the
+    /// members the Galera nodes in rotation list; `None` when no such host answered.
+    fn reported(&self, known: &[Known]) -> Option<Vec<HostAddr>> {
+        let galera = self.opts.mode() == Mode::Galera;
+        let mut out: Option<Vec<HostAddr>> = None;
+        for k in known.iter().filter(|k| k.reachable) {
+            let Some(p) = &k.last else { continue };
+            let speaks = if galera {
+                k.node().standing() == galera::Standing::InRotation
+            } else {
+                !p.read_only
+            };
+            if let (true, Some(peers)) = (speaks, &p.peers) {
+                let all = out.get_or_insert_with(Vec::new);
+                for h in peers {
+                    if !all.contains(h) {
+                        all.push(h.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The role of a host found by discovery.
+    fn found_role(&self) -> Role {
+        if self.opts.mode() == Mode::Galera {
+            Role::Any
+        } else {
+            Role::Replica
         }
     }
 

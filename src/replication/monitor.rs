@@ -36,6 +36,7 @@ use mysql_async::{Conn, Row};
 use tokio::time::timeout;
 
 use super::causal::{self, Flavor, Position};
+use super::discover;
 use super::galera::{Node, NodeState};
 use crate::dial::Dialer;
 use crate::opts::{HostAddr, HostSpec, LbOpts, Mode, Role};
@@ -50,6 +51,9 @@ pub(crate) struct Probe {
     pub applied: Option<Position>,
     /// A Galera node's state (`None` outside `Mode::Galera`).
     pub galera: Option<NodeState>,
+    /// With `discover_hosts`: the hosts this one reports (a source's replicas, a Galera
+    /// node's members); `None` when not asked or not said.
+    pub peers: Option<Vec<HostAddr>>,
 }
 
 impl Probe {
@@ -59,6 +63,7 @@ impl Probe {
             read_only: state.read_only,
             lag: None,
             applied: None,
+            peers: Some(discover::members(&state.incoming)),
             galera: Some(state),
         }
     }
@@ -71,6 +76,8 @@ pub(crate) struct Known {
     pub last: Option<Probe>,
     pub reachable: bool,
     pub conn: Option<Conn>,
+    /// Found by discovery rather than given in the URL: dropped when no longer reported.
+    pub discovered: bool,
 }
 
 impl Known {
@@ -80,6 +87,7 @@ impl Known {
             last: None,
             reachable: false,
             conn: None,
+            discovered: false,
         }
     }
 
@@ -111,7 +119,8 @@ impl Known {
     fn is_reader(&self) -> bool {
         match &self.last {
             Some(p) => p.read_only,
-            None => self.spec.role == Role::Replica,
+            // A configured replica not seen yet may serve; a discovered one is checked first.
+            None => self.spec.role == Role::Replica && !self.discovered,
         }
     }
 
@@ -191,11 +200,25 @@ pub(crate) async fn probe(
                 None
             }
         });
+        let peers = if opts.discover_hosts() && !read_only {
+            match discover::replicas_of(c).await {
+                Ok(hosts) => Some(hosts),
+                // Not allowed (MariaDB needs REPLICATION MASTER ADMIN): nothing said.
+                Err(mysql_async::Error::Server(e)) => {
+                    tracing::debug!(host = %addr, error = %e, "cannot list replicas");
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
         Ok::<_, mysql_async::Error>(Probe {
             read_only,
             lag,
             applied,
             galera: None,
+            peers,
         })
     };
     match timeout(bound, run).await {
@@ -295,11 +318,13 @@ mod tests {
                 role,
             },
             reachable: probe.is_some(),
+            discovered: false,
             last: probe.map(|(read_only, lag)| Probe {
                 read_only,
                 lag,
                 applied: None,
                 galera: None,
+                peers: None,
             }),
             conn: None,
         }
@@ -356,6 +381,7 @@ mod tests {
             lag: Some(Some(60)),
             applied: None,
             galera: None,
+            peers: None,
         });
         let (_, r) = assign(&k, &writers_now, max, false);
         assert_eq!(ports(&r), [2], "least behind; unknown lag counts as worst");
