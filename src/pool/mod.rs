@@ -289,7 +289,9 @@ impl PoolCore {
     /// two lock-free checks and an uncontended lock.
     #[cfg(feature = "srv")]
     async fn srv_ready(self: &Arc<Self>) -> Result<(), Error> {
-        let opts = self.balancer().opts().clone();
+        // On every checkout: an Arc clone and a field read when the URL lists hosts.
+        let balancer = self.balancer();
+        let opts = balancer.opts();
         if opts.srv_name().is_none() || self.is_closed() {
             return Ok(());
         }
@@ -297,7 +299,7 @@ impl PoolCore {
         let source = match existing {
             Some(s) => s,
             None => {
-                let made = crate::srv::SrvSource::of(&opts)?
+                let made = crate::srv::SrvSource::of(opts)?
                     .map(|s| Arc::new(tokio::sync::Mutex::new(s)))
                     .ok_or(Error::Closed)?;
                 self.srv
@@ -316,7 +318,13 @@ impl PoolCore {
                     None => s.last_hosts().unwrap_or_default().to_vec(),
                 };
                 tracing::info!(srv = s.name(), hosts = ?hosts, "SRV records read");
-                self.replace_hosts(hosts, crate::srv::GRACE);
+                // The first list is the pool's start, as a URL's hosts are: no slow start
+                // (hosts that join later, through the refresh, do slow-start).
+                let _changing = self.changing_hosts();
+                for h in &hosts {
+                    self.host(&h.addr);
+                }
+                self.set_hosts(hosts);
             }
         }
         self.start_srv_refresh(source, opts.srv_refresh());
