@@ -185,6 +185,17 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// The DNS SRV records of a `+srv` URL could not be read when a connection or pool needed
+    /// its first host list: no answer within `connect_timeout`, no such name, or no usable
+    /// record. (Once a pool has hosts, a failed re-read keeps them and is only logged.)
+    #[error("DNS SRV lookup of `{name}` failed: {reason}")]
+    Srv {
+        /// The SRV name looked up.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// The handle was closed with `disconnect()`.
     #[error("the connection was closed")]
     Closed,

@@ -17,14 +17,16 @@
 //! - What operators see: a `tracing` span per statement, [`subscribe`] for [`Event`]s (a
 //!   host blacklisted or back, a failover, a role change, a Galera node out of rotation), metrics through the `metrics`
 //!   facade (feature `metrics`; [`metric_names`]).
+//! - DNS SRV connection strings (`mysql+srv://`, feature `srv`): [`LbOpts::resolve`], and
+//!   [`LoadBalancedPool::connect`], whose pool follows the records as they change.
 //! - Connecting: TLS ([`SslMode`], [`TlsOpts`]), a per-connect hook ([`ConnectParams`]), and
 //!   plain `mysql_async::Conn`s for other crates ([`Balancer::connect`]).
 //! - Extension points: [`BalanceStrategy`] (how a host is picked), [`ExceptionChecker`]
 //!   (which errors mean "this host is bad"), a shared [`Balancer`] or [`Blacklist`].
 //!
 //! Inside, modules import one way, down (`tests/layers.rs` checks it):
-//! `replication -> pool -> conn -> balancer -> dial -> {opts, strategy, blacklist, checker,
-//! stats} -> {error, observe} -> addr`.
+//! `replication -> pool -> conn -> balancer -> {dial, srv} -> {opts, strategy, blacklist,
+//! checker, stats} -> {error, observe} -> addr`.
 
 #![warn(missing_docs)]
 
@@ -47,6 +49,8 @@ mod opts;
 mod pool;
 mod random;
 mod replication;
+#[cfg(feature = "srv")]
+mod srv;
 mod stats;
 mod strategy;
 

@@ -1,5 +1,5 @@
 //! The library's modules import one way, down:
-//! `replication -> pool -> conn -> balancer -> dial -> {opts, strategy, health} ->
+//! `replication -> pool -> conn -> balancer -> {dial, srv} -> {opts, strategy, health} ->
 //! {error, observe} -> {addr, random}`,
 //! where `health` is the blacklist, the exception checker and the per-host stats. This test
 //! reads every source file of the library, collects the `crate::…` paths each top-level
@@ -17,6 +17,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("conn", 6),
     ("balancer", 5),
     ("dial", 4),
+    // DNS SRV lookups: reads the options (3), does network I/O as `dial` does.
+    ("srv", 4),
     ("opts", 3),
     ("strategy", 3),
     ("blacklist", 3),

@@ -273,8 +273,15 @@ impl std::fmt::Debug for LoadBalancedConnection {
 
 impl LoadBalancedConnection {
     /// Connects to one of `opts`' hosts, chosen by the strategy, switching at once past hosts
-    /// that fail.
+    /// that fail. For a `mysql+srv://` URL the SRV records are read first (bounded by
+    /// `connect_timeout`) and give the hosts; a single connection does not re-read them.
     pub async fn connect(opts: LbOpts) -> Result<LoadBalancedConnection, Error> {
+        #[cfg(feature = "srv")]
+        let opts = if crate::srv::unresolved(&opts) {
+            opts.resolve().await?
+        } else {
+            opts
+        };
         LoadBalancedConnection::connect_with(Balancer::new(opts)).await
     }
 

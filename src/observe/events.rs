@@ -116,15 +116,15 @@ pub enum EventKind {
         /// The node.
         host: HostAddr,
     },
-    /// A replication or Galera pool found a host its servers report (`discover_hosts`): a
-    /// replica a source lists, a member a Galera node lists. It is checked (role, lag, node
-    /// state) before it gets traffic.
+    /// A pool found a host: a replica a source lists or a member a Galera node lists
+    /// (`discover_hosts`; checked for role, lag or node state before it gets traffic), or a
+    /// new SRV record of a `+srv` URL.
     HostDiscovered {
         /// The host.
         host: HostAddr,
     },
-    /// A host the pool had found is no longer reported: out of the pool, its connections in
-    /// use given the pool's grace.
+    /// A host the pool had found is no longer reported (by the servers, or by the SRV
+    /// records): out of the pool, its connections in use given the pool's grace.
     HostDropped {
         /// The host.
         host: HostAddr,

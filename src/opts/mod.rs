@@ -9,6 +9,7 @@ mod url;
 mod value;
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -155,6 +156,12 @@ impl fmt::Debug for StrategyChoice {
 /// | `jdbc:mysql://`, `[jdbc:]mysql:failover://`, `[jdbc:]mariadb:failover\|sequential://` | failover: first host first | `sequential` |
 /// | `[jdbc:]mysql:replication://`, `[jdbc:]mariadb:replication://` | sources and replicas | `random` |
 /// | `[jdbc:]mysql:galera://`, `[jdbc:]mariadb:galera://` | a Galera cluster | `random` |
+/// | `mysql+srv://`, `mariadb+srv://`, `[jdbc:]mysql+srv:loadbalance://` | load balancing over DNS SRV records (feature `srv`) | `random` |
+/// | `jdbc:mysql+srv://`, `[jdbc:]mysql+srv:failover://` | failover over DNS SRV records, in their order (feature `srv`) | `sequential` |
+///
+/// A `+srv` URL names one DNS SRV name and no port (`mysql+srv://u:p@_mysql._tcp.example.com/db`),
+/// as Connector/J takes it; the records give the hosts, and a pool follows them as they change
+/// (`crate::LoadBalancedPool::connect`; `docs/srv.md` has the details).
 ///
 /// A Connector/J or MariaDB Connector/J URL for a Galera cluster (`jdbc:mysql:loadbalance://`,
 /// `jdbc:mariadb:sequential://`) becomes a Galera one with `galera=true`; see
@@ -213,6 +220,8 @@ impl fmt::Debug for StrategyChoice {
 /// | `ssl_cert` | `sslcert` | none | client certificate chain (PEM file), for `REQUIRE X509` accounts (`rustls` feature) |
 /// | `ssl_key` | `sslkey` | none | the client certificate's private key (PEM file) |
 /// | `ssl_server_name` | | the host's name | the name the server's certificate must have under `verify_identity` |
+/// | `srv_refresh` | | `30s` | how often a pool re-reads the SRV records of a `+srv` URL (feature `srv`) |
+/// | `dns_servers` | | the system's | DNS servers (`ip:port`, comma-separated) that SRV lookups ask instead of `/etc/resolv.conf`'s |
 ///
 /// `mysql_async`'s own parameters (`pool_min`, `pool_max`, `inactive_connection_ttl`,
 /// `conn_ttl`, `abs_conn_ttl`, `abs_conn_ttl_jitter`, `tcp_keepalive`, `tcp_nodelay`,
@@ -288,6 +297,11 @@ pub struct LbOpts {
     pub(crate) tls: TlsOpts,
     pub(crate) connect_hook: Option<ConnectHook>,
     pub(crate) pass_through: Vec<(String, String)>,
+    /// The DNS SRV name of a `+srv` URL; `hosts` is then what it resolved to (empty until
+    /// resolved).
+    pub(crate) srv: Option<String>,
+    pub(crate) srv_refresh: Duration,
+    pub(crate) dns_servers: Vec<SocketAddr>,
 }
 
 /// The role probe's query when `role_query` is not set: `innodb_read_only` is how an Aurora
@@ -342,6 +356,13 @@ impl Default for LbOpts {
             tls: TlsOpts::default(),
             connect_hook: None,
             pass_through: Vec::new(),
+            srv: None,
+            // Often enough that a server taken out of the records stops getting new
+            // connections within half a minute; rare enough that a pool costs its DNS server
+            // one query (two with a TCP retry) every 30 s, and a record's TTL (the resolver's
+            // cache honours it) usually spares even that.
+            srv_refresh: Duration::from_secs(30),
+            dns_servers: Vec::new(),
         }
     }
 }
@@ -511,6 +532,19 @@ impl LbOpts {
     pub fn pass_through(&self) -> &[(String, String)] {
         &self.pass_through
     }
+    /// The DNS SRV name of a `+srv` URL (`_mysql._tcp.example.com`), whose records give the
+    /// hosts; `None` for a URL that lists hosts.
+    pub fn srv_name(&self) -> Option<&str> {
+        self.srv.as_deref()
+    }
+    /// How often a pool re-reads the SRV records.
+    pub fn srv_refresh(&self) -> Duration {
+        self.srv_refresh
+    }
+    /// The DNS servers SRV lookups ask; empty: the system's (`/etc/resolv.conf`).
+    pub fn dns_servers(&self) -> &[SocketAddr] {
+        &self.dns_servers
+    }
 
     /// The hosts that take writes: sources, or every host outside replication mode.
     pub fn sources(&self) -> impl Iterator<Item = &HostSpec> {
@@ -570,6 +604,7 @@ impl LbOpts {
             "password": self.password.as_ref().map(|_| "***"),
             "database": self.database,
             "mode": self.mode,
+            "srv": self.srv,
         });
         let map = out.as_object_mut().expect("an object");
         for def in table::OPTIONS {
@@ -607,7 +642,8 @@ impl fmt::Debug for LbOpts {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("database", &self.database)
-            .field("mode", &self.mode);
+            .field("mode", &self.mode)
+            .field("srv", &self.srv);
         for def in table::OPTIONS {
             d.field(def.name, &(def.show)(self));
         }
@@ -751,6 +787,20 @@ impl LbOptsBuilder {
         &mut self.opts.tls
     }
 
+    /// Takes the hosts from the DNS SRV records of `name` (`_mysql._tcp.example.com`) instead
+    /// of a host list, as a `mysql+srv://` URL does: then no host may be added. Needs the
+    /// crate feature `srv`; [`build`](Self::build) says so without it.
+    pub fn srv(&mut self, name: impl Into<String>) -> &mut Self {
+        self.opts.srv = Some(name.into());
+        self
+    }
+
+    /// The DNS servers (`ip:port`) SRV lookups ask instead of the system's.
+    pub fn dns_servers(&mut self, servers: impl IntoIterator<Item = SocketAddr>) -> &mut Self {
+        self.opts.dns_servers = servers.into_iter().collect();
+        self
+    }
+
     /// Passes a `mysql_async` URL parameter on to every host.
     pub fn pass_through(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
         self.opts.pass_through.push((name.into(), value.into()));
@@ -831,6 +881,8 @@ impl LbOptsBuilder {
         ssl_ca: impl Into<std::path::PathBuf> => |o, v| o.tls.set_ca(v);
         /// The name the server's certificate must have under `verify_identity`.
         ssl_server_name: impl Into<String> => |o, v| o.tls.set_server_name(v);
+        /// How often a pool re-reads the SRV records of a `+srv` URL.
+        srv_refresh: Duration => |o, v| o.srv_refresh = v;
     }
 
     /// The client certificate chain and key (PEM files), for `REQUIRE X509` accounts.
@@ -849,7 +901,8 @@ impl LbOptsBuilder {
             return Err(e.clone());
         }
         let mut opts = self.opts.clone();
-        if opts.hosts.is_empty() {
+        check_srv(&opts)?;
+        if opts.hosts.is_empty() && opts.srv.is_none() {
             return Err(UrlError::new(
                 UrlErrorKind::EmptyHostList,
                 "",
@@ -876,6 +929,14 @@ impl LbOptsBuilder {
                 "discover_hosts",
                 "discover_hosts needs a replication or Galera URL (mysql:replication://, \
                  mysql:galera://): their pools' monitor is what asks the servers",
+            ));
+        }
+        check_srv_mode(&opts)?;
+        if opts.srv.is_some() && !self.affinity_order_raw.is_empty() {
+            return Err(UrlError::new(
+                UrlErrorKind::Conflict,
+                "server_affinity_order",
+                "server_affinity_order names hosts, and a +srv URL's hosts come from DNS",
             ));
         }
         if opts.mode == Mode::Galera {
@@ -1061,6 +1122,77 @@ impl LbOptsBuilder {
     }
 }
 
+/// What a `+srv` URL (or [`LbOptsBuilder::srv`]) may come with, and the SRV-only options
+/// without one. Connector/J's rules (one SRV name, no port, no `address=(…)`) are the URL
+/// parser's; these hold for the builder too.
+fn check_srv(opts: &LbOpts) -> Result<(), UrlError> {
+    let Some(name) = &opts.srv else {
+        if !opts.dns_servers.is_empty() {
+            return Err(UrlError::new(
+                UrlErrorKind::Conflict,
+                "dns_servers",
+                "dns_servers applies to a +srv URL (mysql+srv://…), whose hosts come from DNS",
+            ));
+        }
+        if opts.srv_refresh != LbOpts::default().srv_refresh {
+            return Err(UrlError::new(
+                UrlErrorKind::Conflict,
+                "srv_refresh",
+                "srv_refresh applies to a +srv URL (mysql+srv://…), whose hosts come from DNS",
+            ));
+        }
+        return Ok(());
+    };
+    if !cfg!(feature = "srv") {
+        return Err(srv_feature_off(name));
+    }
+    url::check_srv_name(name, name)?;
+    if let Some(h) = opts.hosts.first() {
+        return Err(UrlError::new(
+            UrlErrorKind::Conflict,
+            h.addr.to_string(),
+            "hosts come from the SRV records of a +srv URL: list none besides the SRV name",
+        ));
+    }
+    Ok(())
+}
+
+/// A `+srv` URL's mode, once `galera=` is applied: replication and Galera need pools whose
+/// host list does not follow DNS yet, so they are refused rather than resolved once and
+/// left to go stale.
+fn check_srv_mode(opts: &LbOpts) -> Result<(), UrlError> {
+    if opts.srv.is_none() {
+        return Ok(());
+    }
+    let why = match opts.mode {
+        Mode::LoadBalance | Mode::Failover => None,
+        Mode::Replication => Some((
+            "mysql+srv:replication",
+            "replication over DNS SRV is not supported yet (Connector/J takes two SRV names, \
+             one for sources and one for replicas): list the hosts with mysql:replication://",
+        )),
+        Mode::Galera => Some((
+            "galera",
+            "a Galera cluster over DNS SRV is not supported yet: list the nodes with \
+             mysql:galera://",
+        )),
+    };
+    match why {
+        Some((part, why)) => Err(UrlError::new(UrlErrorKind::Unsupported, part, why)),
+        None => Ok(()),
+    }
+}
+
+/// The error for a `+srv` URL in a build without the feature.
+pub(crate) fn srv_feature_off(part: &str) -> UrlError {
+    UrlError::new(
+        UrlErrorKind::Unsupported,
+        part,
+        "DNS SRV lookup needs the crate feature `srv` (mysql_lb = { features = [\"srv\"] }); \
+         or list the hosts instead",
+    )
+}
+
 /// Every duration, however it was set: at most a year (`Instant + timeout` must not
 /// overflow), and more than zero where zero would mean "unbounded" or divide by zero.
 fn check_durations(opts: &LbOpts) -> Result<(), UrlError> {
@@ -1097,6 +1229,11 @@ fn check_durations(opts: &LbOpts) -> Result<(), UrlError> {
         ("health_check_interval", opts.health_check_interval, None),
         ("hedge_delay_min", opts.hedge_delay_min, None),
         ("hedge_delay_max", opts.hedge_delay_max, None),
+        (
+            "srv_refresh",
+            opts.srv_refresh,
+            Some("it is the pause between two lookups"),
+        ),
     ];
     for (name, d, nonzero) in durations {
         value::capped(d).map_err(|why| {

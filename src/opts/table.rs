@@ -466,7 +466,51 @@ pub(crate) static OPTIONS: &[OptionDef] = &[
             Ok(())
         },
     },
+    OptionDef {
+        name: "srv_refresh",
+        aliases: &[],
+        default: "30s",
+        show: |o| Shown::Ms(Some(o.srv_refresh)),
+        apply: |b, v, u| {
+            b.srv_refresh(nonzero(dur(v, u)?)?);
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "dns_servers",
+        aliases: &[],
+        default: "the system's (/etc/resolv.conf)",
+        show: |o| Shown::List(o.dns_servers.iter().map(|a| a.to_string()).collect()),
+        apply: |b, v, _| {
+            let servers = value::list(v)
+                .iter()
+                .map(|s| dns_server(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            if servers.is_empty() {
+                return Err("expected ip:port[,ip:port…], e.g. 127.0.0.1:8600".to_owned());
+            }
+            b.dns_servers(servers);
+            Ok(())
+        },
+    },
 ];
+
+/// One DNS server: `ip:port`, `[v6]:port`, or an IP alone (port 53). An address, not a name:
+/// the name of the DNS server would need a DNS server to look up.
+fn dns_server(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(a) = s.parse::<std::net::SocketAddr>() {
+        if a.port() == 0 {
+            return Err(format!("`{s}`: port 0 is not a port"));
+        }
+        return Ok(a);
+    }
+    match s.parse::<std::net::IpAddr>() {
+        Ok(ip) => Ok(std::net::SocketAddr::new(ip, 53)),
+        Err(_) => Err(format!(
+            "`{s}` is not ip:port (an IP address, not a name: e.g. 127.0.0.1:8600, [::1]:53)"
+        )),
+    }
+}
 
 /// `mysql_async` URL parameters, passed on to every host unchanged.
 pub(crate) static PASS_THROUGH: &[&str] = &[

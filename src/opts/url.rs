@@ -19,7 +19,7 @@ use crate::error::{UrlError, UrlErrorKind};
 
 const SCHEMES: &str = "mysql://, mariadb://, [jdbc:]mysql:loadbalance://, \
     [jdbc:]mysql:replication://, [jdbc:]mysql:failover://, [jdbc:]mysql:galera://, jdbc:mysql://, \
-    and the same with mariadb";
+    the same with mariadb, and with +srv (mysql+srv://, jdbc:mysql+srv:loadbalance://)";
 
 /// Parses a whole connection string.
 pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
@@ -40,7 +40,11 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
         return Err(no_scheme());
     }
     let mut b = LbOpts::builder();
-    b.mode(scheme_mode(scheme)?);
+    let (mode, srv) = scheme_mode(scheme)?;
+    b.mode(mode);
+    if srv && !cfg!(feature = "srv") {
+        return Err(super::srv_feature_off(scheme));
+    }
 
     if rest.contains('#') {
         return Err(UrlError::new(
@@ -49,7 +53,7 @@ pub(super) fn parse(input: &str) -> Result<LbOpts, UrlError> {
             "a URL fragment (#…) is not allowed; write # in a password as %23",
         ));
     }
-    parse_authority_on(b, rest).map_err(|e| {
+    parse_authority_on(b, rest, srv).map_err(|e| {
         if question_then_at(rest) {
             ambiguous_error(rest, &e)
         } else {
@@ -103,7 +107,7 @@ fn ambiguous_error(rest: &str, e: &UrlError) -> UrlError {
 }
 
 /// Everything after `scheme://`.
-fn parse_authority_on(mut b: LbOptsBuilder, rest: &str) -> Result<LbOpts, UrlError> {
+fn parse_authority_on(mut b: LbOptsBuilder, rest: &str, srv: bool) -> Result<LbOpts, UrlError> {
     // The user information ends at the last `@` before the query: passwords may hold `/`.
     let query_at = rest.find('?');
     let before_query = query_at.unwrap_or(rest.len());
@@ -150,7 +154,10 @@ fn parse_authority_on(mut b: LbOptsBuilder, rest: &str) -> Result<LbOpts, UrlErr
     let query_at = rest.find('?').unwrap_or(rest.len());
     let host_end = top_level_find(&rest[..query_at], &['/']).unwrap_or(query_at);
     let (host_list, rest) = rest.split_at(host_end);
-    for item in split_top_level(host_list, ',') {
+    if srv {
+        b.srv(srv_name(host_list)?);
+    }
+    for item in split_top_level(host_list, ',').into_iter().filter(|_| !srv) {
         if item.trim().is_empty() {
             if host_list.trim().is_empty() {
                 break;
@@ -261,26 +268,87 @@ fn question_in_userinfo_error() -> UrlError {
     )
 }
 
-fn scheme_mode(scheme: &str) -> Result<Mode, UrlError> {
+/// The host part of a `+srv` URL: one DNS SRV name, as Connector/J takes it (its "Support for
+/// DNS SRV Records": more than one host, or a port, is an error; replication, which takes
+/// two names there, is refused by `build`).
+fn srv_name(host_list: &str) -> Result<String, UrlError> {
+    let name = host_list.trim();
+    if name.is_empty() {
+        return Err(UrlError::new(
+            UrlErrorKind::EmptyHostList,
+            "",
+            "no SRV name given: a +srv URL names one, e.g. mysql+srv://user@_mysql._tcp.example.com/db",
+        ));
+    }
+    if split_top_level(name, ',').len() > 1 {
+        return Err(UrlError::new(
+            UrlErrorKind::BadHost,
+            name,
+            "a +srv URL names exactly one DNS SRV name, whose records list the hosts",
+        ));
+    }
+    if name.starts_with("address=") || name.starts_with('(') || name.starts_with('[') {
+        return Err(UrlError::new(
+            UrlErrorKind::BadHost,
+            name,
+            "a +srv URL names a DNS SRV name (_mysql._tcp.example.com), not an address",
+        ));
+    }
+    if let Some((_, port)) = name.split_once(':') {
+        return Err(UrlError::new(
+            UrlErrorKind::BadPort,
+            name,
+            format!(
+                "a DNS SRV name takes no port (here `{port}`): each SRV record gives its host's"
+            ),
+        ));
+    }
+    check_srv_name(name, name)?;
+    Ok(name.to_owned())
+}
+
+/// Checks a DNS SRV name: a host name (labels of letters, digits, `-` and `_`), optionally
+/// with the root's trailing dot. Like Connector/J, the `_service._proto.` prefix is not
+/// required: the name is looked up as given. `item` is what errors quote.
+pub(super) fn check_srv_name(item: &str, name: &str) -> Result<(), UrlError> {
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    if bare.parse::<Ipv4Addr>().is_ok() || bare.contains(':') {
+        return Err(UrlError::new(
+            UrlErrorKind::BadHost,
+            item,
+            "a +srv URL names a DNS SRV name (_mysql._tcp.example.com), not an IP address",
+        ));
+    }
+    check_hostname(item, bare)
+}
+
+/// The mode a scheme asks for, and whether it is a `+srv` one (`mysql+srv:loadbalance`).
+fn scheme_mode(scheme: &str) -> Result<(Mode, bool), UrlError> {
     let lower = scheme.to_ascii_lowercase();
     let (jdbc, rest) = match lower.strip_prefix("jdbc:") {
         Some(r) => (true, r),
         None => (false, lower.as_str()),
     };
-    let mode = match rest {
+    // `+srv` sits on the protocol, before any `:loadbalance`: mysql+srv:loadbalance.
+    let (protocol, sub) = match rest.split_once(':') {
+        Some((p, s)) => (p, Some(s)),
+        None => (rest, None),
+    };
+    let (srv, protocol) = match protocol.strip_suffix("+srv") {
+        Some(p) => (true, p),
+        None => (false, protocol),
+    };
+    let plain = match sub {
+        Some(s) => format!("{protocol}:{s}"),
+        None => protocol.to_owned(),
+    };
+    let mode = match plain.as_str() {
         "mysql" | "mariadb" if jdbc => Mode::Failover,
         "mysql" | "mariadb" => Mode::LoadBalance,
         "mysql:loadbalance" | "mariadb:loadbalance" => Mode::LoadBalance,
         "mysql:replication" | "mariadb:replication" => Mode::Replication,
         "mysql:failover" | "mariadb:failover" | "mariadb:sequential" => Mode::Failover,
         "mysql:galera" | "mariadb:galera" => Mode::Galera,
-        r if r.contains("+srv") => {
-            return Err(UrlError::new(
-                UrlErrorKind::Unsupported,
-                scheme,
-                "DNS SRV lookup is not supported: list the hosts instead",
-            ));
-        }
         _ => {
             return Err(UrlError::new(
                 UrlErrorKind::UnknownScheme,
@@ -289,7 +357,22 @@ fn scheme_mode(scheme: &str) -> Result<Mode, UrlError> {
             ));
         }
     };
-    Ok(mode)
+    if srv && matches!(mode, Mode::Replication | Mode::Galera) {
+        // Said here, with the scheme quoted, before the feature or the host part matter.
+        return Err(UrlError::new(
+            UrlErrorKind::Unsupported,
+            scheme,
+            if mode == Mode::Replication {
+                "replication over DNS SRV is not supported yet (Connector/J takes two SRV \
+                 names, one for sources and one for replicas): list the hosts with \
+                 mysql:replication://"
+            } else {
+                "a Galera cluster over DNS SRV is not supported yet: list the nodes with \
+                 mysql:galera://"
+            },
+        ));
+    }
+    Ok((mode, srv))
 }
 
 fn apply_query(
@@ -601,4 +684,28 @@ fn split_top_level(s: &str, sep: char) -> Vec<&str> {
     }
     parts.push(rest);
     parts
+}
+
+#[cfg(all(test, not(feature = "srv")))]
+mod tests {
+    use crate::error::UrlErrorKind;
+    use crate::opts::LbOpts;
+
+    #[test]
+    fn srv_schemes_say_to_enable_the_feature() {
+        for url in [
+            "mysql+srv://app:Secret-9@_mysql._tcp.example.com/db",
+            "jdbc:mysql+srv:loadbalance://_mysql._tcp.example.com/db",
+        ] {
+            let err = url.parse::<LbOpts>().unwrap_err();
+            assert_eq!(err.kind(), &UrlErrorKind::Unsupported, "{err}");
+            assert!(err.to_string().contains("feature `srv`"), "{err}");
+            assert!(!err.to_string().contains("Secret-9"));
+        }
+        let err = LbOpts::builder()
+            .srv("_mysql._tcp.example.com")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("feature `srv`"), "{err}");
+    }
 }

@@ -41,6 +41,11 @@
 //! point (no transaction open, nothing pinning the session); a handle still inside a
 //! transaction on a removed host when the grace period ends gets
 //! [`Error::TransactionLost`] at its next statement.
+//!
+//! With a `mysql+srv://` URL (feature `srv`) the host list comes from DNS SRV records: read
+//! at [`LoadBalancedPool::connect`] (or at the first checkout of a pool made with `new`), then
+//! re-read every `srv_refresh` by a task of the pool's, which replaces the hosts as above
+//! when the records change (see `srv.rs`).
 
 mod checkout;
 mod hooks;
@@ -99,6 +104,12 @@ pub(crate) struct PoolCore {
     reaper: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Set once by a replication pool, before any checkout.
     hooks: OnceLock<Arc<dyn Hooks>>,
+    /// The SRV lookups of a `+srv` URL, made at the first need (on the caller's runtime).
+    #[cfg(feature = "srv")]
+    srv: Mutex<Option<crate::srv::SharedSource>>,
+    /// The task that re-reads the SRV records; it holds the pool weakly and ends with it.
+    #[cfg(feature = "srv")]
+    srv_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for PoolCore {
@@ -140,13 +151,37 @@ impl LoadBalancedPool {
                 closed: AtomicBool::new(false),
                 reaper: Mutex::new(None),
                 hooks: OnceLock::new(),
+                #[cfg(feature = "srv")]
+                srv: Mutex::new(None),
+                #[cfg(feature = "srv")]
+                srv_task: Mutex::new(None),
             }),
         }
+    }
+
+    /// A pool over `opts`' hosts, as [`new`](Self::new); for a `mysql+srv://` URL the SRV
+    /// records are read first (bounded by `connect_timeout`), so that a name that does not
+    /// resolve fails here with [`Error::Srv`] rather than at the first checkout, and the pool
+    /// re-reads them every `srv_refresh`. Nothing is dialled.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), mysql_lb::Error> {
+    /// let opts = "mysql+srv://app:secret@_mysql._tcp.example.com/shop".parse()?;
+    /// let pool = mysql_lb::LoadBalancedPool::connect(opts).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(opts: LbOpts) -> Result<LoadBalancedPool, Error> {
+        let pool = LoadBalancedPool::new(opts);
+        #[cfg(feature = "srv")]
+        pool.core.srv_ready().await?;
+        Ok(pool)
     }
 
     /// Checks out a connection; see the module docs for how a host is chosen.
     pub async fn get_conn(&self) -> Result<LoadBalancedConnection, Error> {
         self.core.start_reaper();
+        #[cfg(feature = "srv")]
+        self.core.srv_ready().await?;
         // A checkout served from an idle connection does no I/O: without this, a loop of
         // checkouts never yields and starves the runtime's other tasks.
         tokio::task::consume_budget().await;
@@ -185,19 +220,7 @@ impl LoadBalancedPool {
     /// Replaces the host list at once (hosts not in `hosts` are removed with `grace`). The
     /// list takes the order and roles given: under `sequential` the order is the preference.
     pub fn set_hosts(&self, hosts: Vec<HostSpec>, grace: Duration) {
-        let _changing = self.core.changing_hosts();
-        let now = self.hosts();
-        for old in &now {
-            if !hosts.iter().any(|h| h.addr == old.addr) {
-                self.core.remove_host(&old.addr, grace);
-            }
-        }
-        for h in &hosts {
-            self.core.add_host(h.clone());
-        }
-        if self.hosts() != hosts {
-            self.core.set_hosts(hosts);
-        }
+        self.core.replace_hosts(hosts, grace);
     }
 
     /// Every host the pool knows, with its state, latency, connections and counts.
@@ -218,6 +241,16 @@ impl LoadBalancedPool {
         {
             r.abort();
         }
+        #[cfg(feature = "srv")]
+        if let Some(t) = self
+            .core
+            .srv_task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            t.abort();
+        }
         let bound = self.core.limits.ping_timeout;
         let mut idle = Vec::new();
         for hp in self.core.hosts.iter() {
@@ -234,6 +267,106 @@ impl LoadBalancedPool {
 }
 
 impl PoolCore {
+    /// See [`LoadBalancedPool::set_hosts`].
+    fn replace_hosts(&self, hosts: Vec<HostSpec>, grace: Duration) {
+        let _changing = self.changing_hosts();
+        let now = self.balancer().opts().hosts().to_vec();
+        for old in &now {
+            if !hosts.iter().any(|h| h.addr == old.addr) {
+                self.remove_host(&old.addr, grace);
+            }
+        }
+        for h in &hosts {
+            self.add_host(h.clone());
+        }
+        if self.balancer().opts().hosts() != hosts.as_slice() {
+            self.set_hosts(hosts);
+        }
+    }
+
+    /// For a `+srv` URL: makes the SRV source, starts the refresh task, and when the pool
+    /// has no host yet reads the records now (bounded by `connect_timeout`). Cheap once done:
+    /// two lock-free checks and an uncontended lock.
+    #[cfg(feature = "srv")]
+    async fn srv_ready(self: &Arc<Self>) -> Result<(), Error> {
+        // On every checkout: an Arc clone and a field read when the URL lists hosts.
+        let balancer = self.balancer();
+        let opts = balancer.opts();
+        if opts.srv_name().is_none() || self.is_closed() {
+            return Ok(());
+        }
+        let existing = self.srv.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let source = match existing {
+            Some(s) => s,
+            None => {
+                let made = crate::srv::SrvSource::of(opts)?
+                    .map(|s| Arc::new(tokio::sync::Mutex::new(s)))
+                    .ok_or(Error::Closed)?;
+                self.srv
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(made)
+                    .clone()
+            }
+        };
+        if self.balancer().opts().hosts().is_empty() {
+            // One lookup at a time: checkouts that arrive together wait for the first one.
+            let mut s = source.lock().await;
+            if self.balancer().opts().hosts().is_empty() {
+                let hosts = match s.hosts().await? {
+                    Some(h) => h,
+                    None => s.last_hosts().unwrap_or_default().to_vec(),
+                };
+                tracing::info!(srv = s.name(), hosts = ?hosts, "SRV records read");
+                // The first list is the pool's start, as a URL's hosts are: no slow start
+                // (hosts that join later, through the refresh, do slow-start).
+                let _changing = self.changing_hosts();
+                for h in &hosts {
+                    self.host(&h.addr);
+                }
+                self.set_hosts(hosts);
+            }
+        }
+        self.start_srv_refresh(source, opts.srv_refresh());
+        Ok(())
+    }
+
+    /// Starts the SRV refresh task once, on the caller's runtime.
+    #[cfg(feature = "srv")]
+    fn start_srv_refresh(self: &Arc<Self>, source: crate::srv::SharedSource, every: Duration) {
+        let mut guard = self.srv_task.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_some() || self.is_closed() {
+            return;
+        }
+        let weak: Weak<PoolCore> = Arc::downgrade(self);
+        *guard = Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            // After a slow lookup, wait a whole interval again rather than catch up.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if weak.strong_count() == 0 {
+                    return;
+                }
+                let mut s = source.lock().await;
+                let read = s.hosts().await;
+                let Some(core) = weak.upgrade() else { return };
+                match read {
+                    Ok(Some(hosts)) => {
+                        tracing::info!(srv = s.name(), hosts = ?hosts, "SRV records changed");
+                        let before = core.balancer().opts().hosts().to_vec();
+                        core.replace_hosts(hosts.clone(), crate::srv::GRACE);
+                        report_host_changes(&before, &hosts);
+                    }
+                    Ok(None) => {}
+                    // The last good list stays: DNS trouble must not empty a working pool.
+                    Err(e) => tracing::warn!(error = %e, "SRV re-read failed; hosts kept"),
+                }
+            }
+        }));
+    }
+
     /// Serialises changes of the host list.
     fn changing_hosts(&self) -> std::sync::MutexGuard<'_, ()> {
         self.membership.lock().unwrap_or_else(|e| e.into_inner())
@@ -398,6 +531,15 @@ impl Drop for PoolCore {
         {
             r.abort();
         }
+        #[cfg(feature = "srv")]
+        if let Some(t) = self
+            .srv_task
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            t.abort();
+        }
         let bound = self.limits.ping_timeout;
         for hp in self.hosts.iter() {
             close_all(hp.close(), bound);
@@ -424,6 +566,28 @@ fn limits_of(opts: &LbOpts) -> Limits {
         check_interval: p.ttl_check_interval(),
         ping_after: opts.idle_ping_after(),
         ping_timeout: opts.ping_timeout(),
+    }
+}
+
+/// Tells subscribers which hosts a refresh added and which it dropped.
+#[cfg(feature = "srv")]
+fn report_host_changes(before: &[HostSpec], now: &[HostSpec]) {
+    use crate::observe::{self, EventKind};
+    for h in now
+        .iter()
+        .filter(|h| !before.iter().any(|b| b.addr == h.addr))
+    {
+        observe::emit(|| EventKind::HostDiscovered {
+            host: h.addr.clone(),
+        });
+    }
+    for b in before
+        .iter()
+        .filter(|b| !now.iter().any(|h| h.addr == b.addr))
+    {
+        observe::emit(|| EventKind::HostDropped {
+            host: b.addr.clone(),
+        });
     }
 }
 

@@ -64,3 +64,7 @@ pub async fn make_table(sb: &Sandbox, name: &str) {
         sb.wait_caught_up(i, BOUND).await.unwrap();
     }
 }
+
+/// The test DNS server (`mysql+srv://` tests).
+#[cfg(feature = "srv")]
+pub mod dns;
