@@ -47,6 +47,9 @@ use crate::opts::{
 use crate::pool::{HostSnapshot, HostState, LoadBalancedPool};
 use crate::stats::HostStats;
 
+/// What a round decides: the writers, the readers, and the hosts left out with why.
+type Assigned = (Vec<HostSpec>, Vec<HostSpec>, Vec<(HostAddr, HostState)>);
+
 /// How long connections to a host that left a role may finish their work.
 const ROLE_CHANGE_GRACE: Duration = Duration::from_secs(10);
 
@@ -289,51 +292,9 @@ impl Inner {
             }
         }
         let (writers, readers, now_left_out) = if self.opts.mode() == Mode::Galera {
-            let nodes: Vec<galera::Node<'_>> = known.iter().map(Known::node).collect();
-            let (w, r) = galera::assign(
-                &nodes,
-                self.opts.galera_writers(),
-                &self.writer.hosts(),
-                &self.reader.hosts(),
-            );
-            for n in &nodes {
-                HostStats::of(&n.spec.addr)
-                    .metrics()
-                    .galera(n.local_state());
-            }
-            let out: Vec<(HostAddr, HostState)> = nodes
-                .iter()
-                .filter_map(|n| {
-                    let node_state = n.why_out()?;
-                    Some((n.spec.addr.clone(), HostState::NotSynced { node_state }))
-                })
-                .collect();
-            (w, r, out)
+            self.assign_galera(&known)
         } else {
-            let max_lag = self.opts.max_replication_lag();
-            let (w, r) = monitor::assign(
-                &known,
-                &self.writer.hosts(),
-                max_lag,
-                self.opts.read_from_source_when_no_replicas(),
-            );
-            for k in known.iter().filter(|k| k.reachable) {
-                if let Some(p) = &k.last {
-                    let lag = p.lag.map(|l| l.map(Duration::from_secs));
-                    HostStats::of(&k.spec.addr)
-                        .metrics()
-                        .replication(!p.read_only, lag);
-                }
-            }
-            let out: Vec<(HostAddr, HostState)> = known
-                .iter()
-                .filter(|k| k.lagging(max_lag))
-                .map(|k| {
-                    let lag_s = k.last.as_ref().and_then(|p| p.lag).flatten();
-                    (k.spec.addr.clone(), HostState::Lagging { lag_s })
-                })
-                .collect();
-            (w, r, out)
+            self.assign_replication(&known)
         };
         drop(known);
         let before = std::mem::replace(
@@ -357,6 +318,58 @@ impl Inner {
                 pool.set_hosts(hosts, ROLE_CHANGE_GRACE);
             }
         }
+    }
+
+    /// Writers, readers and the nodes left out, from the Galera nodes' states.
+    fn assign_galera(&self, known: &[Known]) -> Assigned {
+        let nodes: Vec<galera::Node<'_>> = known.iter().map(Known::node).collect();
+        let (w, r) = galera::assign(
+            &nodes,
+            self.opts.galera_writers(),
+            &self.writer.hosts(),
+            &self.reader.hosts(),
+        );
+        for n in &nodes {
+            HostStats::of(&n.spec.addr)
+                .metrics()
+                .galera(n.local_state());
+        }
+        let out: Vec<(HostAddr, HostState)> = nodes
+            .iter()
+            .filter_map(|n| {
+                let node_state = n.why_out()?;
+                Some((n.spec.addr.clone(), HostState::NotSynced { node_state }))
+            })
+            .collect();
+        (w, r, out)
+    }
+
+    /// Writers, readers and the replicas left out for lag, from roles and lag.
+    fn assign_replication(&self, known: &[Known]) -> Assigned {
+        let max_lag = self.opts.max_replication_lag();
+        let (w, r) = monitor::assign(
+            known,
+            &self.writer.hosts(),
+            max_lag,
+            self.opts.read_from_source_when_no_replicas(),
+        );
+        for k in known.iter().filter(|k| k.reachable) {
+            if let Some(p) = &k.last {
+                let lag = p.lag.map(|l| l.map(Duration::from_secs));
+                HostStats::of(&k.spec.addr)
+                    .metrics()
+                    .replication(!p.read_only, lag);
+            }
+        }
+        let out: Vec<(HostAddr, HostState)> = known
+            .iter()
+            .filter(|k| k.lagging(max_lag))
+            .map(|k| {
+                let lag_s = k.last.as_ref().and_then(|p| p.lag).flatten();
+                (k.spec.addr.clone(), HostState::Lagging { lag_s })
+            })
+            .collect();
+        (w, r, out)
     }
 
     /// Checks `known[from..]`, all at once, each bounded (see `monitor::probe`).
