@@ -381,3 +381,52 @@ async fn a_custom_role_query_decides_the_roles() {
     }
     pool.disconnect().await;
 }
+
+/// Kills every connection of `user` on every server of `sb`.
+async fn kill_sessions_of(sb: &Sandbox, user: &str) {
+    for i in 0..sb.len() {
+        let ids = sb
+            .sql(
+                i,
+                &format!("SELECT id FROM information_schema.processlist WHERE user = '{user}'"),
+            )
+            .await
+            .unwrap();
+        for row in ids {
+            let id: u64 = mysql_async::from_row(row);
+            let _ = sb.exec(i, &format!("KILL CONNECTION {id}")).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_read_retried_after_a_killed_connection_does_not_land_on_another_killed_one() {
+    let sb = Sandbox::start(2).await.unwrap();
+    create_app_user(&sb, "SELECT ON *.*").await;
+    let ports = [sb.port(0), sb.port(1)];
+    let url = url_for(&ports, "strategy=roundRobin&hedge=false")
+        .replace(&format!("{USER}:{PASSWORD}"), "app:app-pw");
+    let pool = LoadBalancedPool::with_balancer(Balancer::with_blacklist(
+        url.parse().unwrap(),
+        Arc::new(Blacklist::new()),
+    ));
+    for round in 0..10 {
+        // An idle pooled connection on each host, used just now (no ping at checkout).
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut c = pool.get_conn().await.unwrap();
+            c.query_drop("SELECT 1").await.unwrap();
+            held.push(c);
+        }
+        drop(held);
+        kill_sessions_of(&sb, "app").await;
+        // Both are dead: the read meets one, and its retry must not fail on the other.
+        let mut c = pool.get_conn().await.unwrap();
+        let r: Option<u8> = c
+            .query_first("SELECT 1")
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(r, Some(1));
+    }
+    pool.disconnect().await;
+}

@@ -244,6 +244,10 @@ pub struct LoadBalancedConnection {
     /// source (`Source::recheck`).
     checked_out: bool,
     pending_rollback: bool,
+    /// A read is about to run again after a lost connection: the connection it gets is
+    /// pinged first, as connections often die together (a restart, a `KILL` of a user's
+    /// sessions) and a retry onto another dead one would hand the caller the error after all.
+    ping_next: bool,
     closed: bool,
     /// The pool the handle's connections come from and go back to.
     source: Option<Arc<dyn Source>>,
@@ -315,6 +319,7 @@ impl LoadBalancedConnection {
             hedge_eligible: 0,
             checked_out: false,
             pending_rollback: false,
+            ping_next: false,
             closed: false,
             generation: source.as_ref().map_or(0, |p| p.generation()),
             source,
@@ -579,6 +584,16 @@ impl LoadBalancedConnection {
             Box::pin(self.select()).await.map_err(Error::into_mysql)?;
             now = Instant::now();
         }
+        if std::mem::take(&mut self.ping_next)
+            && let Some(i) = self.current
+        {
+            if let Err(e) = Box::pin(self.ping_physical(i)).await {
+                // Outside a transaction and unpinned (or there would be no retry): silent.
+                self.lose_before(i, When::Before, e)?;
+                Box::pin(self.select()).await.map_err(Error::into_mysql)?;
+            }
+            now = Instant::now();
+        }
         let host = self.current.unwrap_or_default();
         if class.kind == Kind::Begin {
             // Counted as open while in flight: if it is lost now, nothing after it may run
@@ -690,6 +705,7 @@ impl LoadBalancedConnection {
                 match self.lose(ticket.host, when, e) {
                     Reported::Retry(e) => {
                         tracing::info!(host = %self.balancer.addr(ticket.host), error = %e, "read retried on another host");
+                        self.ping_next = true;
                         Step::Retry
                     }
                     Reported::Error(e) => Step::Done(Err(e)),
