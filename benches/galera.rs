@@ -254,7 +254,8 @@ async fn kill(secs: u64) {
     let rows = sb
         .sql(
             survivor,
-            "SELECT k, COUNT(*), COUNT(DISTINCT part) FROM app.ledger GROUP BY k",
+            "SET STATEMENT wsrep_sync_wait = 1 FOR \
+             SELECT k, COUNT(*), COUNT(DISTINCT part) FROM app.ledger GROUP BY k",
         )
         .await
         .expect("rows");

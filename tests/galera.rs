@@ -282,8 +282,10 @@ async fn a_certification_conflict_is_rolled_back_and_the_node_stays() {
         !a.blacklist()
             .contains(&mysql_lb::HostAddr::new("127.0.0.1", sb.port(0)))
     );
+    // Read once node 0 has applied all it was sent (a certification failure can come before
+    // node 1's change is applied here).
     let v: Option<i64> = a
-        .query_first("SELECT v FROM app.t WHERE id = 1")
+        .query_first("SET STATEMENT wsrep_sync_wait = 1 FOR SELECT v FROM app.t WHERE id = 1")
         .await
         .unwrap();
     assert_eq!(v, Some(10), "only node 1's change is there");
@@ -297,6 +299,13 @@ async fn a_certification_conflict_is_rolled_back_and_the_node_stays() {
     b.query_drop("UPDATE app.t SET v = v + 100 WHERE id = 1")
         .await
         .unwrap();
+    // Node 1's commit returns once certified; node 0 applies it (and aborts `a`) a moment
+    // later. A plain read on node 0 sees the row change once that is done.
+    until("node 0 applied node 1's change", || async {
+        let rows = sb.sql(0, "SELECT v FROM app.t WHERE id = 1").await.unwrap();
+        rows.first().and_then(|r| r.get::<i64, _>(0)) == Some(110)
+    })
+    .await;
     let err = a
         .query_drop("UPDATE app.t SET v = v + 1 WHERE id = 2")
         .await
@@ -471,10 +480,12 @@ async fn counted_writes_with_a_node_killed_and_another_isolated() {
     // Every node holds the same rows; count them per key.
     let mut per_node = Vec::new();
     for i in 0..3 {
+        // Each node once it has applied everything it was sent.
         let rows = sb
             .sql(
                 i,
-                "SELECT k, COUNT(*), COUNT(DISTINCT part) FROM app.ledger GROUP BY k",
+                "SET STATEMENT wsrep_sync_wait = 1 FOR \
+                 SELECT k, COUNT(*), COUNT(DISTINCT part) FROM app.ledger GROUP BY k",
             )
             .await
             .unwrap();
