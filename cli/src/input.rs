@@ -175,9 +175,17 @@ impl Drop for Runtimes {
 }
 
 /// The parsed connection string and a runtime: the start of every subcommand that talks to
-/// the hosts of one URL.
+/// the hosts of one URL. A `+srv` URL's records are read here (bounded by its
+/// `connect_timeout`), so that the subcommand sees the hosts they name.
 pub(crate) fn opts_and_runtime(url: &str) -> Result<(LbOpts, tokio::runtime::Runtime), Outcome> {
-    Ok((lb_opts(url)?, runtime()?))
+    let (opts, rt) = (lb_opts(url)?, runtime()?);
+    if opts.srv_name().is_none() {
+        return Ok((opts, rt));
+    }
+    match rt.block_on(opts.resolve()) {
+        Ok(resolved) => Ok((resolved, rt)),
+        Err(e) => Err(Outcome::Failed(e.to_string())),
+    }
 }
 
 /// Milliseconds as a float, for reports.
